@@ -1,0 +1,104 @@
+"""Closed-form FLOPs and params of a network as a function of its group channel counts.
+
+Convention (the width-search papers' and Channel-Bench-Macro's): "FLOPs" are
+multiply-accumulates (MACs) of every conv plus the final Linear; BN, activations,
+adds, pooling and biases are not counted. Params count every parameter (conv weights,
+BN gamma/beta, Linear weight and bias). Both are bilinear in the channel counts, so a
+`CostModel` compiled once from the `NetSpec` evaluates a width vector in microseconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from slimnas.width.spec import INPUT, NetSpec
+
+# a term coef * ch[a] * ch[b]; a or b == NONE means the factor is 1
+NONE = -2
+
+
+@dataclass(frozen=True)
+class _Form:
+    const: int
+    terms: tuple[tuple[int, int, int], ...]  # (coef, a, b)
+
+    def __call__(self, ch: Sequence[int]) -> int:
+        total = self.const
+        for coef, a, b in self.terms:
+            v = coef
+            if a != NONE:
+                v *= ch[a]
+            if b != NONE:
+                v *= ch[b]
+            total += v
+        return total
+
+    def batch(self, ch: np.ndarray) -> np.ndarray:
+        ch = np.asarray(ch, dtype=np.int64)
+        ones = np.ones(len(ch), dtype=np.int64)
+        total = np.full(len(ch), self.const, dtype=np.int64)
+        for coef, a, b in self.terms:
+            total += coef * (ch[:, a] if a != NONE else ones) * (ch[:, b] if b != NONE else ones)
+        return total
+
+
+class CostModel:
+    """`macs(channels)` and `params(channels)` for one NetSpec; `channels` per group."""
+
+    def __init__(self, spec: NetSpec):
+        self.spec = spec
+        macs: list[tuple[int, int, int]] = []
+        params: list[tuple[int, int, int]] = []
+        for conv, size in spec.convs():
+            k2 = conv.kernel * conv.kernel
+            hw = size * size
+            if conv.depthwise:
+                a, b, mult = NONE, conv.cout, 1
+            elif conv.cin == INPUT:
+                a, b, mult = NONE, conv.cout, spec.in_channels
+            else:
+                a, b, mult = conv.cin, conv.cout, 1
+            macs.append((k2 * hw * mult, a, b))
+            params.append((k2 * mult, a, b))
+            params.append((2, NONE, conv.cout))  # BN gamma + beta
+        macs.append((spec.num_classes, spec.head_in, NONE))
+        params.append((spec.num_classes, spec.head_in, NONE))
+        self._macs = _Form(0, tuple(macs))
+        self._params = _Form(spec.num_classes, tuple(params))
+
+    def macs(self, channels: Sequence[int]) -> int:
+        return self._macs(channels)
+
+    def params(self, channels: Sequence[int]) -> int:
+        return self._params(channels)
+
+    def macs_batch(self, channels: np.ndarray) -> np.ndarray:
+        return self._macs.batch(channels)
+
+    def params_batch(self, channels: np.ndarray) -> np.ndarray:
+        return self._params.batch(channels)
+
+    def pair_terms(self) -> tuple[tuple[int, int, int], ...]:
+        """MACs as (coef, group_a, group_b) terms (NONE for a constant factor)."""
+        return self._macs.terms
+
+
+def width_costs(space, widths: Sequence[int]) -> dict:
+    """{"flops_macs", "params"} of a width vector (left-path channel counts)."""
+    model = cost_model(space.spec)
+    ch = space.channels_of(widths)
+    return {"flops_macs": model.macs(ch), "params": model.params(ch)}
+
+
+_CACHE: dict[int, CostModel] = {}
+
+
+def cost_model(spec: NetSpec) -> CostModel:
+    key = id(spec)
+    model = _CACHE.get(key)
+    if model is None or model.spec is not spec:
+        model = _CACHE[key] = CostModel(spec)
+    return model

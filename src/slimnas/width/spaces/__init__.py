@@ -1,0 +1,67 @@
+"""Registry of width-searchable model families: `get_space("cbm-mobilenet", ...)`."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+
+from slimnas.errors import SlimnasError
+from slimnas.width.space import WidthSpace
+from slimnas.width.spec import NetSpec
+
+_FAMILIES: dict[str, Callable[..., NetSpec]] = {}
+# `bench --space mobilenet|resnet` names the two Channel-Bench-Macro spaces
+ALIASES = {"mobilenet": "cbm-mobilenet", "resnet-cbm": "cbm-resnet"}
+
+
+def register(name: str) -> Callable[[Callable[..., NetSpec]], Callable[..., NetSpec]]:
+    def wrap(fn: Callable[..., NetSpec]) -> Callable[..., NetSpec]:
+        _FAMILIES[name] = fn
+        return fn
+
+    return wrap
+
+
+def family_names() -> list[str]:
+    return sorted(_FAMILIES)
+
+
+def family_options(name: str) -> dict:
+    """The options a family takes, with their defaults."""
+    fn = _lookup(name)
+    return {p.name: p.default for p in inspect.signature(fn).parameters.values()}
+
+
+def build_spec(name: str, **options) -> NetSpec:
+    fn = _lookup(name)
+    known = family_options(name)
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise SlimnasError(
+            f"space {name!r} has no option {unknown[0]!r}; options: {', '.join(sorted(known))}"
+        )
+    merged = {**known, **options}
+    try:
+        spec = fn(**merged)
+        spec.validate()
+    except (TypeError, ValueError) as e:
+        raise SlimnasError(f"space {name!r}: {e}") from None
+    return spec
+
+
+def get_space(
+    name: str, bins: int = 4, min_bins: int = 1, enlarge: bool = False, **options
+) -> WidthSpace:
+    """A width space of a registered family; `enlarge` widens it by (bins+min_bins)/bins."""
+    return WidthSpace(build_spec(name, **options), bins, min_bins, enlarge)
+
+
+def _lookup(name: str) -> Callable[..., NetSpec]:
+    _load_builtins()
+    if name not in _FAMILIES:
+        raise SlimnasError(f"unknown space {name!r}; known: {', '.join(sorted(_FAMILIES))}")
+    return _FAMILIES[name]
+
+
+def _load_builtins() -> None:
+    from slimnas.width.spaces import cbm, mobilenetv2, resnet  # noqa: F401
