@@ -115,7 +115,7 @@ def selections(space: WidthSpace, path: PathSpec) -> Path:
         key = (space.channels[g], space.bins[g], bins)
         sel = _SEL_CACHE.get(key)
         if sel is None:
-            if all(b - a == 1 for a, b in zip(bins, bins[1:])):
+            if bins == tuple(range(bins[0], bins[-1] + 1)):
                 lo, _ = space.bin_range(g, bins[0], bins[0] + 1)
                 _, hi = space.bin_range(g, bins[-1], bins[-1] + 1)
                 sel = slice(lo, hi)
