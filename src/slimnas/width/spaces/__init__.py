@@ -64,4 +64,4 @@ def _lookup(name: str) -> Callable[..., NetSpec]:
 
 
 def _load_builtins() -> None:
-    from slimnas.width.spaces import cbm, mobilenetv2, resnet  # noqa: F401
+    from slimnas.width.spaces import cbm, mobilenetv2, plain, resnet  # noqa: F401

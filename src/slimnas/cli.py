@@ -1,0 +1,146 @@
+"""The `slimnas` command: parse, call the library, print. No logic lives here."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from slimnas.errors import SlimnasError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one clear line, exit 2
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        raise SystemExit(2)
+
+
+def _print_json(obj) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2) + "\n")
+
+
+def cmd_train_supernet(args) -> int:
+    from slimnas.config import load_config
+    from slimnas.width.train import train_supernet
+
+    cfg = load_config(args.config, args.overrides)
+    summary = train_supernet(cfg, resume=args.resume)
+    last = summary["history"][-1] if summary["history"] else {}
+    print(f"supernet: {summary['checkpoint']} ({summary['steps']} steps; last epoch "
+          + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                      for k, v in last.items()) + ")", file=sys.stderr)
+    return 0
+
+
+def cmd_export(args) -> int:
+    from slimnas.width.checkpoint import export_width, load_supernet
+
+    loaded = load_supernet(args.checkpoint)
+    widths = loaded.ctx.space.parse(args.widths)
+    out = export_width(loaded, widths, args.out, args.path, onnx=not args.no_onnx)
+    from slimnas.width.export import read_arch
+
+    arch = read_arch(out)
+    _print_json({k: arch[k] for k in ("key", "path", "score", "flops_macs", "params")
+                 if k in arch} | {"out": str(out)})
+    return 0
+
+
+def cmd_bench_verify(args) -> int:
+    from slimnas.bench import verify
+
+    res = verify(args.space, args.file)
+    print(f"{res['n_exact']}/{res['n_total']} exact ({args.space}: {res['file']})")
+    for m in res["mismatches"]:
+        print(f"  mismatch {json.dumps(m)}")
+    return 0 if res["n_exact"] == res["n_total"] else 1
+
+
+def cmd_bench_query(args) -> int:
+    from slimnas.bench import query
+
+    _print_json(query(args.space, args.arch, args.file))
+    return 0
+
+
+def cmd_fairness(args) -> int:
+    from slimnas.width.fairness import bin_usage
+
+    res = bin_usage(args.rule, args.bins, args.min_bins, args.steps, args.groups,
+                    args.complementary, args.seed)
+    if args.json:
+        _print_json(res)
+    else:
+        for g, grp in enumerate(res["groups"]):
+            print(f"group {g}: counts {grp['counts']} max/min {grp['max_min_ratio']}")
+        print(f"max/min over groups: {res['max_min_ratio']}")
+    return 0
+
+
+def cmd_spaces(args) -> int:
+    from slimnas.width.spaces import family_names, family_options
+
+    _print_json({name: family_options(name) for name in family_names()})
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="slimnas", description="One-shot width search: fair supernets, "
+                "Channel-Bench-Macro, export. FLOPs are multiply-accumulates (MACs).")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    t = sub.add_parser("train-supernet", help="train a width supernet from a YAML config")
+    t.add_argument("config", nargs="?", help="YAML config (default: the digits demo)")
+    t.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.epochs=5")
+    t.add_argument("--resume", action="store_true", help="continue the run in `out`")
+    t.set_defaults(fn=cmd_train_supernet)
+
+    e = sub.add_parser("export", help="export one width of a trained supernet")
+    e.add_argument("checkpoint")
+    e.add_argument("--widths", required=True, help='width key in bins, e.g. "4444342"')
+    e.add_argument("--path", default="best", help="best (default), left or right")
+    e.add_argument("--out", required=True, help="new directory for arch.json, model.pt/.onnx")
+    e.add_argument("--no-onnx", action="store_true")
+    e.set_defaults(fn=cmd_export)
+
+    b = sub.add_parser("bench", help="Channel-Bench-Macro")
+    bsub = b.add_subparsers(dest="bench_command", required=True, parser_class=_Parser)
+    for name, fn, helptext in (("verify", cmd_bench_verify, "recompute flops/params"),
+                               ("query", cmd_bench_query, "look up one architecture")):
+        q = bsub.add_parser(name, help=helptext)
+        q.add_argument("--space", required=True, choices=["mobilenet", "resnet"])
+        q.add_argument("--file", default=None, help="results JSON (default: see README)")
+        if name == "query":
+            q.add_argument("--arch", required=True, help="7 digits in 1..4, e.g. 4444342")
+        q.set_defaults(fn=fn)
+
+    f = sub.add_parser("fairness", help="count bin usage of a rule's real sampler")
+    f.add_argument("--rule", required=True, help="ua, bcnet or bcnetv2")
+    f.add_argument("--bins", type=int, required=True, help="K0, the bins of interest")
+    f.add_argument("--min-bins", type=int, default=1, help="m, the minimum width in bins")
+    f.add_argument("--steps", type=int, required=True)
+    f.add_argument("--groups", type=int, default=1)
+    f.add_argument("--complementary", action="store_true")
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--json", action="store_true", help="print only the JSON result")
+    f.set_defaults(fn=cmd_fairness)
+
+    s = sub.add_parser("spaces", help="list the built-in spaces and their options")
+    s.set_defaults(fn=cmd_spaces)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except SlimnasError as e:
+        sys.stderr.write(f"slimnas: error: {e}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("slimnas: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Build what a config names: data tensors, the width space and the sharing rule.
+
+Shared by training, scoring and export so that all three see the same split, the same
+normalisation and the same space.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from slimnas.data import ImageData, channel_stats, load_dataset, split_held_out, to_float
+from slimnas.errors import SlimnasError
+from slimnas.width.sharing import get_rule
+from slimnas.width.space import WidthSpace
+
+
+@dataclass
+class Context:
+    space: WidthSpace
+    rule: object
+    train_x: torch.Tensor  # float, normalised, on device
+    train_y: torch.Tensor
+    held_x: torch.Tensor
+    held_y: torch.Tensor
+    recal_x: torch.Tensor  # fixed training inputs for BN recalibration
+    mean: list[float]
+    std: list[float]
+    device: torch.device
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise SlimnasError(f"unknown device {name!r} (use auto, cpu, cuda or cuda:N)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise SlimnasError("device cuda requested but CUDA is not available")
+    return dev
+
+
+def make_space(cfg: dict, data: ImageData) -> tuple[WidthSpace, object]:
+    rule = get_rule(cfg["rule"])
+    options = {k: v for k, v in cfg["space"].items() if k != "name"}
+    _, c, h, _ = data.x.shape
+    options.setdefault("in_channels", c)
+    options.setdefault("input_size", h)
+    options.setdefault("num_classes", data.num_classes)
+    space = rule.make_space(cfg["space"]["name"], cfg["bins"], cfg["min_bins"], **options)
+    return space, rule
+
+
+def load_split(cfg: dict) -> tuple[ImageData, ImageData]:
+    d = cfg["data"]
+    data = load_dataset(d["name"], d["root"], "train", d["input_size"], d["in_channels"])
+    held = d["held_out"]
+    held = int(held) if held >= 1 else float(held)
+    return split_held_out(data, held, cfg["seed"])
+
+
+def build_context(cfg: dict, device: torch.device | None = None,
+                  recal_batches: int | None = None) -> Context:
+    device = device or resolve_device(cfg["device"])
+    train, held = load_split(cfg)
+    space, rule = make_space(cfg, train)
+    mean, std = channel_stats(train)
+    train_x = to_float(train.x, mean, std).to(device)
+    held_x = to_float(held.x, mean, std).to(device)
+    sc = cfg["score"]
+    n = (recal_batches or sc["recal_batches"]) * sc["batch_size"]
+    g = torch.Generator().manual_seed(cfg["seed"] + 7919)
+    recal_idx = torch.randperm(len(train), generator=g)[:n].to(device)
+    return Context(space, rule, train_x, train.y.to(device), held_x, held.y.to(device),
+                   train_x[recal_idx], mean, std, device)

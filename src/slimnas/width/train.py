@@ -1,0 +1,239 @@
+"""Supernet training: one loop for every sharing rule.
+
+A step samples a width vector, asks the rule for its paths and loss weights, and
+back-propagates sum_i w_i * CE(f(x; path_i)) on the same batch (BCNet: 0.5 * (left +
+right)). All randomness of step t (data order, augmentation, widths) is derived from
+(seed, t), so `--resume` continues bit-exactly and every torchrun rank samples the same
+widths. Checkpoints are written atomically at every epoch end (and every N steps).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import heapq
+import io
+import math
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from slimnas import distributed as D
+from slimnas.config import dump_config
+from slimnas.data import Augment
+from slimnas.errors import SlimnasError
+from slimnas.io import atomic_torch_save, atomic_write_bytes, atomic_write_json, load_checkpoint
+from slimnas.width.context import build_context, resolve_device
+from slimnas.width.evaluate import WidthScorer
+from slimnas.width.net import build_supernet, selections
+from slimnas.width.sampler import WidthSampler
+
+CHECKPOINT = "checkpoint.pt"
+FORMAT = "slimnas-supernet/1"
+
+
+class PathsLoss(nn.Module):
+    """sum_i w_i * CE(net(x, path_i), y): one forward call per step, so DDP sees one graph."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x, y, paths, weights):
+        return sum(w * F.cross_entropy(self.net(x, p), y) for p, w in zip(paths, weights,
+                                                                          strict=True))
+
+
+def derived_seed(seed: int, *parts) -> int:
+    digest = hashlib.sha256(":".join(map(str, (seed, *parts))).encode()).digest()
+    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
+
+
+def generator(seed: int, *parts) -> torch.Generator:
+    return torch.Generator().manual_seed(derived_seed(seed, *parts))
+
+
+class TrainingInterrupted(Exception):
+    """Raised by `interrupt_at_step` (tests simulate a crash without a checkpoint)."""
+
+
+def train_supernet(cfg: dict, resume: bool = False, interrupt_at_step: int | None = None) -> dict:
+    """Train a supernet as `cfg` says; returns a summary dict. See DEFAULTS in config.py."""
+    t = cfg["train"]
+    info, device = D.init_from_env(resolve_device(cfg["device"]))
+    out = Path(cfg["out"])
+    ckpt_path = out / CHECKPOINT
+    if resume and not ckpt_path.is_file():
+        raise SlimnasError(f"--resume: no {CHECKPOINT} in {out}")
+    if not resume and ckpt_path.exists():
+        raise SlimnasError(f"{out} already holds a run; pass --resume or choose another out")
+
+    ctx = build_context(cfg, device)
+    space, rule = ctx.space, ctx.rule
+    world, micro = info.world_size, t["micro_batches"]
+    batch = t["batch_size"]
+    if micro < 1 or batch % (world * micro):
+        raise SlimnasError(
+            f"batch_size {batch} must divide into {world} ranks x {micro} micro-batches"
+        )
+    steps_per_epoch = len(ctx.train_x) // batch
+    if steps_per_epoch < 1:
+        raise SlimnasError(f"batch_size {batch} exceeds the {len(ctx.train_x)} training images")
+    total_steps = steps_per_epoch * t["epochs"]
+
+    torch.manual_seed(cfg["seed"])
+    supernet = build_supernet(space).to(device)
+    model: nn.Module = PathsLoss(supernet)
+    if info.enabled:
+        model = nn.parallel.DistributedDataParallel(model)
+    decay = [p for n, p in supernet.named_parameters() if p.ndim > 1]
+    no_decay = [p for n, p in supernet.named_parameters() if p.ndim <= 1]
+    opt = torch.optim.SGD(
+        [{"params": decay, "weight_decay": t["weight_decay"]},
+         {"params": no_decay, "weight_decay": 0.0}],
+        lr=t["lr"], momentum=t["momentum"], nesterov=t["nesterov"] and t["momentum"] > 0,
+    )
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total_steps) / total_steps)))
+    records: list[tuple[float, tuple[int, ...]]] = []  # max-heap by -loss
+    history: list[dict] = []
+    step = 0
+    if resume:
+        state = load_checkpoint(ckpt_path, map_location=device)
+        _check_compatible(state, cfg)
+        supernet.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        step, history = state["global_step"], list(state["history"])
+        records = [(-loss, tuple(w)) for loss, w in state["records"]]
+        heapq.heapify(records)
+
+    sampler = WidthSampler(space, cfg["seed"], cfg["complementary"])
+    augment = Augment(cfg["data"]["pad"], cfg["data"]["flip"])
+    scorer = WidthScorer(supernet, space, rule, ctx.recal_x, ctx.held_x, ctx.held_y,
+                         cfg["score"]["recal_batches"], cfg["score"]["batch_size"])
+    writer = _tensorboard(out, t["tensorboard"] and info.is_main)
+    chunk = batch // (world * micro)
+    start = time.time()
+
+    def save() -> None:
+        if info.is_main:
+            atomic_torch_save({
+                "format": FORMAT, "config": cfg, "space": space.describe(), "rule": cfg["rule"],
+                "model": supernet.state_dict(), "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(), "global_step": step,
+                "epoch": step // steps_per_epoch, "history": history,
+                "records": sorted((-nl, list(w)) for nl, w in records),
+                "data_stats": {"mean": ctx.mean, "std": ctx.std},
+            }, ckpt_path)
+            atomic_write_json(out / "records.json", sorted([-nl, list(w)] for nl, w in records))
+        D.barrier(info)
+
+    if info.is_main:
+        atomic_write_bytes(out / "config.yaml", dump_config(cfg).encode())
+    from tqdm import tqdm
+
+    for epoch in range(step // steps_per_epoch, t["epochs"]):
+        perm = torch.randperm(len(ctx.train_x), generator=generator(cfg["seed"], "epoch", epoch))
+        perm = perm.to(device)
+        bar = tqdm(total=steps_per_epoch, initial=step % steps_per_epoch,
+                   desc=f"epoch {epoch + 1}/{t['epochs']}", leave=False,
+                   disable=not (t["progress"] and info.is_main))
+        loss_sum, loss_n = 0.0, 0
+        supernet.train()
+        while step < (epoch + 1) * steps_per_epoch:
+            if interrupt_at_step is not None and step == interrupt_at_step:
+                raise TrainingInterrupted(step)
+            i = step % steps_per_epoch
+            idx = perm[i * batch:(i + 1) * batch]
+            widths = sampler(step)
+            paths = rule.paths(space, widths)
+            sels = [selections(space, p) for p in paths]
+            weights = rule.loss_weights(paths)
+            step_loss = 0.0
+            for m in range(micro):
+                c = info.rank * micro + m
+                part = idx[c * chunk:(c + 1) * chunk]
+                x = augment(ctx.train_x[part], generator(cfg["seed"], "aug", step, c))
+                sync = not info.enabled or m == micro - 1
+                with (model.no_sync() if not sync else nullcontext()):
+                    loss = model(x, ctx.train_y[part], sels, weights) / micro
+                    loss.backward()
+                step_loss += float(loss.detach())
+            opt.step()
+            sched.step()
+            opt.zero_grad(set_to_none=True)
+            step_loss = D.mean_across(step_loss, info, device)
+            _keep_lowest(records, step_loss, widths, t["records"])
+            loss_sum, loss_n = loss_sum + step_loss, loss_n + 1
+            step += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{step_loss:.3f}")
+            if t["checkpoint_every_steps"] and step % t["checkpoint_every_steps"] == 0 \
+                    and step % steps_per_epoch:
+                save()
+        bar.close()
+        row = {"epoch": epoch + 1, "step": step, "train_loss": loss_sum / max(1, loss_n),
+               "lr": opt.param_groups[0]["lr"], "seconds": round(time.time() - start, 2)}
+        if info.is_main and t["eval_every"] and (epoch + 1) % t["eval_every"] == 0:
+            row["acc_max"] = scorer.score(space.max_widths())
+            row["acc_min"] = scorer.score(space.min_widths())
+        history.append(row)
+        if writer is not None:
+            for k, v in row.items():
+                if k not in ("epoch", "step"):
+                    writer.add_scalar(f"supernet/{k}", v, step)
+            writer.flush()
+        if info.is_main:
+            atomic_write_bytes(out / "log.csv", _csv(history))
+        save()
+    if writer is not None:
+        writer.close()
+    D.shutdown(info)
+    return {"out": str(out), "checkpoint": str(ckpt_path), "steps": step,
+            "history": history, "records": len(records)}
+
+
+def _keep_lowest(heap: list, loss: float, widths: tuple[int, ...], n: int) -> None:
+    if n <= 0:
+        return
+    item = (-loss, tuple(widths))
+    if len(heap) < n:
+        heapq.heappush(heap, item)
+    elif loss < -heap[0][0]:
+        heapq.heapreplace(heap, item)
+
+
+def _check_compatible(state: dict, cfg: dict) -> None:
+    if state.get("format") != FORMAT:
+        raise SlimnasError("the checkpoint is not a slimnas supernet checkpoint")
+    old = state["config"]
+    for key in ("space", "rule", "bins", "min_bins", "seed", "complementary", "data"):
+        if old[key] != cfg[key]:
+            raise SlimnasError(f"--resume: config {key!r} differs from the checkpoint's")
+    for key in ("epochs", "batch_size", "lr", "micro_batches"):
+        if old["train"][key] != cfg["train"][key]:
+            raise SlimnasError(f"--resume: train.{key} differs from the checkpoint's")
+
+
+def _csv(history: list[dict]) -> bytes:
+    keys: list[str] = []
+    for row in history:
+        keys += [k for k in row if k not in keys]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=keys)
+    w.writeheader()
+    w.writerows(history)
+    return buf.getvalue().encode()
+
+
+def _tensorboard(out: Path, enabled: bool):
+    if not enabled:
+        return None
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(str(out / "tb"))

@@ -1,0 +1,36 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH_DIR = REPO.parent / "shared" / "data" / "channel_bench_macro"
+
+
+@pytest.fixture
+def bench_dir(monkeypatch):
+    monkeypatch.setenv("SLIMNAS_BENCH_DIR", str(BENCH_DIR))
+    return BENCH_DIR
+
+
+def tiny_config(out, **train):
+    """A supernet config that trains in about a second on digits."""
+    from slimnas.config import load_config
+
+    cfg = load_config(None, [
+        f"out={out}", "space={name: cbm-resnet, width_mult: 0.0625}", "rule=bcnetv2",
+        "train.tensorboard=false", "train.progress=false", "train.epochs=2",
+        "train.batch_size=64", "score.recal_batches=2", "data.held_out=0.2",
+    ])
+    cfg["train"].update(train)
+    return cfg
+
+
+def cli_env():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO / "src") + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+PYTHON = sys.executable
