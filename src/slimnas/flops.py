@@ -9,6 +9,7 @@ BN gamma/beta, Linear weight and bias). Both are bilinear in the channel counts,
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -93,12 +94,7 @@ def width_costs(space, widths: Sequence[int]) -> dict:
     return {"flops_macs": model.macs(ch), "params": model.params(ch)}
 
 
-_CACHE: dict[int, CostModel] = {}
-
-
+@functools.lru_cache(maxsize=64)
 def cost_model(spec: NetSpec) -> CostModel:
-    key = id(spec)
-    model = _CACHE.get(key)
-    if model is None or model.spec is not spec:
-        model = _CACHE[key] = CostModel(spec)
-    return model
+    """The (cached) cost model of a spec; equal specs share one."""
+    return CostModel(spec)

@@ -100,7 +100,7 @@ class WidthSpace:
         if isinstance(key, str):
             text = key.strip()
             try:
-                parts = text.split("-") if "-" in text else list(text)
+                parts = text.split("-") if "-" in text or self.num_groups == 1 else list(text)
                 return self.validate([int(p) for p in parts])
             except ValueError:
                 raise SlimnasError(f"malformed width key {key!r}") from None

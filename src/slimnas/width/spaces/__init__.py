@@ -10,8 +10,6 @@ from slimnas.width.space import WidthSpace
 from slimnas.width.spec import NetSpec
 
 _FAMILIES: dict[str, Callable[..., NetSpec]] = {}
-# `bench --space mobilenet|resnet` names the two Channel-Bench-Macro spaces
-ALIASES = {"mobilenet": "cbm-mobilenet", "resnet-cbm": "cbm-resnet"}
 
 
 def register(name: str) -> Callable[[Callable[..., NetSpec]], Callable[..., NetSpec]]:
