@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from slimnas.errors import SlimnasError
 
@@ -23,7 +24,10 @@ def cmd_train_supernet(args) -> int:
     from slimnas.config import load_config
     from slimnas.width.train import train_supernet
 
-    cfg = load_config(args.config, args.overrides)
+    config, overrides = args.config, list(args.overrides)
+    if config and "=" in config and not Path(config).exists():  # no config, only overrides
+        config, overrides = None, [config, *overrides]
+    cfg = load_config(config, overrides)
     summary = train_supernet(cfg, resume=args.resume)
     last = summary["history"][-1] if summary["history"] else {}
     print(f"supernet: {summary['checkpoint']} ({summary['steps']} steps; last epoch "

@@ -21,6 +21,7 @@ def register(name: str) -> Callable[[Callable[..., NetSpec]], Callable[..., NetS
 
 
 def family_names() -> list[str]:
+    _load_builtins()
     return sorted(_FAMILIES)
 
 

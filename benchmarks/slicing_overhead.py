@@ -1,0 +1,103 @@
+"""Training-step time of a supernet path at width c / that of the exported plain net at c.
+
+A step = forward + backward + SGD(momentum, weight decay) update, the same batch for both.
+Timings are interleaved (supernet, plain, supernet, ...) and the median is reported, so
+machine noise hits both sides alike. Writes JSON (default benchmarks/results/).
+
+    python benchmarks/slicing_overhead.py [--space cbm-mobilenet] [--rule bcnetv2] ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from slimnas.width.net import build_supernet, extract, selections
+from slimnas.width.sharing import get_rule
+
+
+def step_fn(net, params, x, y, path=None):
+    opt = torch.optim.SGD(params, lr=0.01, momentum=0.9, weight_decay=5e-4)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        out = net(x, path) if path is not None else net(x)
+        F.cross_entropy(out, y).backward()
+        opt.step()
+
+    return step
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--space", default="cbm-mobilenet")
+    ap.add_argument("--width-mult", type=float, default=0.25)
+    ap.add_argument("--input-size", type=int, default=32)
+    ap.add_argument("--in-channels", type=int, default=3)
+    ap.add_argument("--rule", default="bcnetv2")
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--repeats", type=int, default=30)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    ap.add_argument("--out", default="benchmarks/results/slicing_overhead.json")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    rule = get_rule(args.rule)
+    space = rule.make_space(args.space, 4, 1, width_mult=args.width_mult,
+                            input_size=args.input_size, in_channels=args.in_channels)
+    supernet = build_supernet(space).train()
+    x = torch.randn(args.batch, args.in_channels, args.input_size, args.input_size)
+    y = torch.randint(0, 10, (args.batch,))
+    rows = []
+    for c in range(space.c_min[0], space.c_max[0] + 1):
+        widths = space.uniform_widths(c)
+        for path in rule.paths(space, widths):
+            sels = selections(space, path)
+            plain = extract(supernet, space, path).train()
+            sup_step = step_fn(supernet, supernet.parameters(), x, y, sels)
+            plain_step = step_fn(plain, plain.parameters(), x, y)
+            for _ in range(3):  # warm-up
+                sup_step()
+                plain_step()
+            ts, tp = [], []
+            for _ in range(args.repeats):
+                t0 = time.perf_counter()
+                sup_step()
+                t1 = time.perf_counter()
+                plain_step()
+                t2 = time.perf_counter()
+                ts.append(t1 - t0)
+                tp.append(t2 - t1)
+            ms, mp = statistics.median(ts), statistics.median(tp)
+            rows.append({"widths": space.key(widths), "path": path.side,
+                         "supernet_ms": round(ms * 1e3, 3), "plain_ms": round(mp * 1e3, 3),
+                         "ratio": round(ms / mp, 4)})
+            print(f"{space.key(widths)} {path.side:5s} supernet {ms * 1e3:7.2f} ms  "
+                  f"plain {mp * 1e3:7.2f} ms  ratio {ms / mp:.3f}")
+    ratios = [r["ratio"] for r in rows]
+    result = {
+        "benchmark": "slicing_overhead",
+        "what": "train-step time (fwd+bwd+SGD) supernet path / exported plain net, same width",
+        "space": args.space, "width_mult": args.width_mult, "input_size": args.input_size,
+        "in_channels": args.in_channels, "rule": args.rule, "batch": args.batch,
+        "repeats": args.repeats, "threads": torch.get_num_threads(),
+        "torch": torch.__version__, "machine": platform.machine(),
+        "rows": rows, "max_ratio": max(ratios), "median_ratio": statistics.median(ratios),
+        "target": 1.05,
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"max ratio {result['max_ratio']:.3f}, median {result['median_ratio']:.3f} -> {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""The CLI: JSON on stdout, one clear line and exit 2 on bad input, nothing overwritten."""
+
+import json
+import subprocess
+
+import pytest
+from conftest import PYTHON, cli_env
+
+from slimnas.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_fairness_json_bcnetv2_complementary_exact(capsys):
+    code, out, err = run(capsys, "fairness", "--rule", "bcnetv2", "--bins", "4", "--min-bins",
+                         "1", "--steps", "200", "--groups", "3", "--complementary", "--json")
+    assert code == 0
+    res = json.loads(out)  # stdout carries only the JSON
+    assert res["rule"] == "bcnetv2" and res["bins_total"] == 5
+    assert res["max_min_ratio"] == 1.0
+    assert all(len(set(g["counts"])) == 1 for g in res["groups"])
+
+
+def test_fairness_ua_skew(capsys):
+    code, out, _ = run(capsys, "fairness", "--rule", "ua", "--bins", "4", "--steps", "4000",
+                       "--json")
+    res = json.loads(out)
+    assert code == 0 and res["bins_total"] == 4
+    assert 3.5 < res["max_min_ratio"] < 4.6  # K:1 in expectation
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["fairness", "--rule", "bcnetv2", "--bins", "4", "--steps", "3", "--complementary"],
+     "even"),
+    (["fairness", "--rule", "nope", "--bins", "4", "--steps", "2"], "unknown rule"),
+    (["fairness", "--rule", "ua", "--bins", "4", "--min-bins", "9", "--steps", "2"], "min"),
+    (["bench", "query", "--space", "mobilenet", "--arch", "4445342"], "4445342"),
+    (["bench", "verify", "--space", "mobilenet", "--file", "/nonexistent.json"], "nonexistent"),
+    (["train-supernet", "/nonexistent.yaml"], "no such config"),
+    (["train-supernet", "train.epochs=two"], "train.epochs"),
+    (["train-supernet", "space.name=nope"], "unknown space"),
+    (["train-supernet", "bogus=1"], "unknown config key"),
+    (["export", "/nonexistent.pt", "--widths", "1111", "--out", "/tmp/x"], "no checkpoint"),
+])
+def test_bad_input_exits_2_with_one_line(capsys, bench_dir, argv, needle):
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert needle in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err
+
+
+def test_malformed_yaml_is_one_line(capsys, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: {epochs: [1,\n")
+    code, _, err = run(capsys, "train-supernet", str(bad))
+    assert code == 2 and "malformed YAML" in err and len(err.strip().splitlines()) == 1
+
+
+def test_argparse_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["bench", "verify", "--space", "vgg"])
+    assert e.value.code == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_bench_verify_and_query(capsys, bench_dir):
+    for space in ("mobilenet", "resnet"):
+        code, out, _ = run(capsys, "bench", "verify", "--space", space)
+        assert code == 0 and out.startswith("16384/16384 exact")
+    code, out, _ = run(capsys, "bench", "query", "--space", "mobilenet", "--arch", "4444342")
+    res = json.loads(out)
+    assert code == 0 and res["flops_macs"] == res["flops_macs_ours"]
+    assert abs(res["mean"] - 91.887) < 1e-3
+
+
+def test_console_script_entry_point_runs():
+    done = subprocess.run([PYTHON, "-m", "slimnas.cli", "spaces"], env=cli_env(),
+                          capture_output=True, text=True)
+    assert done.returncode == 0
+    assert "cbm-mobilenet" in json.loads(done.stdout)
