@@ -14,6 +14,18 @@ import torch
 from slimnas.errors import SlimnasError
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _publish(tmp: str | os.PathLike, path: str | os.PathLike, mode: int) -> None:
+    """mkstemp/mkdtemp make private files; give the result the user's usual permissions."""
+    os.chmod(tmp, mode & ~_umask())
+    os.replace(tmp, path)
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -23,7 +35,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        _publish(tmp, path, 0o666)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -40,7 +52,7 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     os.close(fd)
     try:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
+        _publish(tmp, path, 0o666)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -88,4 +100,4 @@ class NewDirectory:
             return
         if self.path.exists():
             self.path.rmdir()  # empty, checked above
-        os.replace(self.tmp, self.path)
+        _publish(self.tmp, self.path, 0o777)

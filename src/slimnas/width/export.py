@@ -1,0 +1,185 @@
+"""Export one path of a width supernet as a stand-alone network, and load it back.
+
+An export directory holds:
+
+- `arch.json`: the space, rule, width vector, path side, channel counts and the supernet
+  channel indices each group kept, closed-form FLOPs (MACs) and params, plus any `extra`
+  fields the caller adds (scores, why this path was chosen);
+- `model.pt`: the plain network's `state_dict` (tensors only: `weights_only=True` loads it);
+- `model.onnx` (optional): the same network for ONNX runtimes, dynamic batch axis.
+
+`load_exported(directory)` rebuilds the plain `WidthNet` from `arch.json` alone, so a fresh
+process needs nothing but the directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+
+from slimnas.errors import SlimnasError
+from slimnas.flops import cost_model
+from slimnas.io import (
+    NewDirectory,
+    atomic_torch_save,
+    atomic_write_json,
+    load_checkpoint,
+    read_json,
+)
+from slimnas.width.net import WidthNet, extract, path_channel_indices
+from slimnas.width.space import PathSpec, WidthSpace
+
+FORMAT = "slimnas-width/1"
+ARCH_FILE = "arch.json"
+WEIGHTS_FILE = "model.pt"
+ONNX_FILE = "model.onnx"
+ONNX_OPSET = 18
+_REQUIRED = ("space", "options", "channel_counts")
+
+
+def export_path(
+    supernet: WidthNet,
+    space: WidthSpace,
+    rule_name: str,
+    path: PathSpec,
+    out_dir: str | os.PathLike,
+    extra: dict | None = None,
+    onnx: bool = True,
+) -> Path:
+    """Freeze `path` of `supernet` into a plain network and write it to a new `out_dir`.
+
+    `out_dir` must not exist or be empty (SlimnasError otherwise, and nothing in it is
+    touched); the directory appears only once every file is written. Returns its path.
+    """
+    target = NewDirectory(out_dir)  # refuse a non-empty out_dir before any work
+    extra = dict(extra or {})
+    net = extract(supernet, space, path).cpu().eval()
+    indices = path_channel_indices(space, path)
+    counts = [len(ix) for ix in indices]
+    model = cost_model(space.spec)
+    params = model.params(counts)
+    actual = sum(p.numel() for p in net.parameters())
+    if params != actual:
+        raise RuntimeError(
+            f"bug: cost model counts {params} params, the extracted net has {actual}"
+        )
+    spec = space.spec
+    arch = {
+        "format": FORMAT,
+        "space": spec.family,
+        "options": dict(spec.options),
+        "bins": space.base_bins,
+        "min_bins": space.min_bins,
+        "enlarge": space.enlarge,
+        "rule": rule_name,
+        "widths": list(path.widths),
+        "key": space.key(path.widths),
+        "path": path.side,
+        "channel_counts": counts,
+        "channels": {name: list(ix) for name, ix in zip(spec.group_names, indices, strict=True)},
+        "flops_macs": int(model.macs(counts)),
+        "params": int(params),
+        "input_shape": [1, spec.in_channels, spec.input_size, spec.input_size],
+    }
+    clash = sorted(set(extra) & set(arch))
+    if clash:
+        raise ValueError(f"extra fields would overwrite arch.json fields: {', '.join(clash)}")
+    arch.update(extra)
+    with target as tmp:
+        atomic_write_json(tmp / ARCH_FILE, arch)
+        atomic_torch_save(net.state_dict(), tmp / WEIGHTS_FILE)
+        if onnx:
+            export_onnx(net, arch["input_shape"], tmp / ONNX_FILE)
+    return Path(out_dir)
+
+
+def export_onnx(net: torch.nn.Module, input_shape: list[int], file: Path) -> None:
+    """Write `net` (eval mode) as a single-file ONNX model: input "input", output "logits".
+
+    The batch axis is dynamic. Tries the dynamo-based exporter first and falls back to
+    the TorchScript one if it fails; the result is checked with `onnx.checker`.
+    """
+    import onnx as onnx_lib
+
+    x = torch.zeros(*input_shape)
+    names = {"input_names": ["input"], "output_names": ["logits"], "opset_version": ONNX_OPSET}
+    try:
+        with _quiet():
+            torch.onnx.export(
+                net, (x,), str(file), dynamo=True, external_data=False, verbose=False,
+                dynamic_shapes=({0: torch.export.Dim("batch")},), **names,
+            )
+    except Exception:
+        for leftover in (file, file.with_name(file.name + ".data")):
+            leftover.unlink(missing_ok=True)
+        with _quiet():
+            torch.onnx.export(
+                net, (x,), str(file), dynamo=False, verbose=False,
+                dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, **names,
+            )
+    onnx_lib.checker.check_model(str(file), full_check=True)
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence the exporters' progress prints, warnings and log lines."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def read_arch(directory: str | os.PathLike) -> dict:
+    """The `arch.json` of an export directory (SlimnasError if missing or not ours)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise SlimnasError(f"no exported model at {directory}: not a directory")
+    file = directory / ARCH_FILE
+    if not file.is_file():
+        raise SlimnasError(f"{directory} is not an exported model: no {ARCH_FILE}")
+    arch = read_json(file)
+    if not isinstance(arch, dict) or arch.get("format") != FORMAT:
+        found = arch.get("format") if isinstance(arch, dict) else None
+        raise SlimnasError(f"{file}: unknown format {found!r}, expected {FORMAT!r}")
+    missing = [k for k in _REQUIRED if k not in arch]
+    if missing:
+        raise SlimnasError(f"{file}: missing field {missing[0]!r}")
+    return arch
+
+
+def load_exported(directory: str | os.PathLike) -> WidthNet:
+    """Rebuild an exported plain network (static `WidthNet`, eval mode, on the CPU)."""
+    from slimnas.width.spaces import build_spec
+
+    directory = Path(directory)
+    arch = read_arch(directory)
+    options = arch["options"]
+    if not isinstance(options, dict):
+        raise SlimnasError(f"{directory / ARCH_FILE}: 'options' must be an object")
+    spec = build_spec(arch["space"], **options)
+    counts = arch["channel_counts"]
+    if not isinstance(counts, list) or len(counts) != spec.num_groups \
+            or not all(isinstance(c, int) and c >= 1 for c in counts):
+        raise SlimnasError(
+            f"{directory / ARCH_FILE}: 'channel_counts' must be {spec.num_groups} positive integers"
+        )
+    net = WidthNet(spec, counts, dynamic=False)
+    state = load_checkpoint(directory / WEIGHTS_FILE, map_location="cpu")
+    try:
+        net.load_state_dict(state, strict=True)
+    except (RuntimeError, TypeError, AttributeError) as e:
+        detail = " ".join(str(e).split())[:300] or type(e).__name__
+        raise SlimnasError(f"{directory / WEIGHTS_FILE} does not match arch.json: {detail}") from None
+    return net.eval()
