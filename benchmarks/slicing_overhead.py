@@ -1,8 +1,8 @@
 """Training-step time of a supernet path at width c / that of the exported plain net at c.
 
 A step = forward + backward + SGD(momentum, weight decay) update, the same batch for both.
-Timings are interleaved (supernet, plain, supernet, ...) and the median is reported, so
-machine noise hits both sides alike. Writes JSON (default benchmarks/results/).
+Timings are interleaved (supernet, plain, supernet, ...); the ratio is the median over
+repeats of each back-to-back pair's ratio, so machine noise hits both sides alike. Writes JSON (default benchmarks/results/).
 
     python benchmarks/slicing_overhead.py [--space cbm-mobilenet] [--rule bcnetv2] ...
 """
@@ -43,7 +43,7 @@ def main() -> None:
     ap.add_argument("--in-channels", type=int, default=3)
     ap.add_argument("--rule", default="bcnetv2")
     ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--repeats", type=int, default=30)
+    ap.add_argument("--repeats", type=int, default=40)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     ap.add_argument("--out", default="benchmarks/results/slicing_overhead.json")
     args = ap.parse_args()
@@ -64,7 +64,7 @@ def main() -> None:
             plain = extract(supernet, space, path).train()
             sup_step = step_fn(supernet, supernet.parameters(), x, y, sels)
             plain_step = step_fn(plain, plain.parameters(), x, y)
-            for _ in range(3):  # warm-up
+            for _ in range(10):  # warm-up: allocator and oneDNN primitive caches
                 sup_step()
                 plain_step()
             ts, tp = [], []
@@ -77,11 +77,13 @@ def main() -> None:
                 ts.append(t1 - t0)
                 tp.append(t2 - t1)
             ms, mp = statistics.median(ts), statistics.median(tp)
+            # paired: each repeat's ratio of back-to-back steps, robust to slow machine drift
+            ratio = statistics.median(a / b for a, b in zip(ts, tp, strict=True))
             rows.append({"widths": space.key(widths), "path": path.side,
                          "supernet_ms": round(ms * 1e3, 3), "plain_ms": round(mp * 1e3, 3),
-                         "ratio": round(ms / mp, 4)})
+                         "ratio": round(ratio, 4)})
             print(f"{space.key(widths)} {path.side:5s} supernet {ms * 1e3:7.2f} ms  "
-                  f"plain {mp * 1e3:7.2f} ms  ratio {ms / mp:.3f}")
+                  f"plain {mp * 1e3:7.2f} ms  ratio {ratio:.3f}")
     ratios = [r["ratio"] for r in rows]
     result = {
         "benchmark": "slicing_overhead",

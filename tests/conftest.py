@@ -8,6 +8,17 @@ REPO = Path(__file__).resolve().parents[1]
 BENCH_DIR = REPO.parent / "shared" / "data" / "channel_bench_macro"
 
 
+@pytest.fixture(scope="module")
+def single_thread():
+    """Tiny tensors: one thread is fastest, and immune to a busy machine's spinning pools."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def bench_dir(monkeypatch):
     monkeypatch.setenv("SLIMNAS_BENCH_DIR", str(BENCH_DIR))

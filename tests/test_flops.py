@@ -32,13 +32,7 @@ CONV_OPS = ("convolution",)
 LINEAR_OPS = ("addmm", "mm")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """Tiny tensors: one thread is fastest, and immune to a busy machine's spinning pools."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def sample_widths(space: WidthSpace, seed: int, n: int = 10) -> list[tuple[int, ...]]:

@@ -40,13 +40,7 @@ ONNX_RULE = {
 ONNX_SIDE = {"ua": "left", "bcnet": "right", "bcnetv2": "right"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """Tiny tensors: one thread is fastest, and immune to a busy machine's spinning pools."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def fresh_seed() -> int:

@@ -27,13 +27,7 @@ RULES = ("ua", "bcnet", "bcnetv2")
 _SUPERNETS: dict[tuple[str, str, int], tuple[WidthSpace, WidthNet]] = {}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """Tiny tensors: one thread is fastest, and immune to a busy machine's spinning pools."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def supernet_for(family: str, rule_name: str, bins: int) -> tuple[WidthSpace, WidthNet]:

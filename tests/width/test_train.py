@@ -97,3 +97,13 @@ def test_resume_after_sigkill_is_bit_exact(reference, tmp_path):
     done = subprocess.run(cmd + ["--resume"], env=cli_env(), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     _assert_identical(_weights(ref_out), _weights(tmp_path / "run"))
+
+
+def test_tensorboard_scalars_are_written(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    train_supernet(tiny_config(tmp_path, epochs=1, tensorboard=True))
+    acc = EventAccumulator(str(tmp_path / "tb"))
+    acc.Reload()
+    tags = acc.Tags()["scalars"]
+    assert {"supernet/train_loss", "supernet/lr", "supernet/acc_max"} <= set(tags)

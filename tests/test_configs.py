@@ -1,0 +1,23 @@
+"""Every shipped config parses against the schema and names a real space and rule."""
+
+from pathlib import Path
+
+import pytest
+
+from slimnas.config import load_config
+from slimnas.width.sharing import get_rule
+from slimnas.width.spaces import build_spec
+
+CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_shipped_config_is_valid(path):
+    cfg = load_config(path)
+    get_rule(cfg["rule"])
+    options = {k: v for k, v in cfg["space"].items() if k != "name"}
+    build_spec(cfg["space"]["name"], **options)
+
+
+def test_there_are_configs():
+    assert len(CONFIGS) >= 3
