@@ -1,8 +1,9 @@
 """Training-step time of a supernet path at width c / that of the exported plain net at c.
 
 A step = forward + backward + SGD(momentum, weight decay) update, the same batch for both.
-Timings are interleaved (supernet, plain, supernet, ...); the ratio is the median over
-repeats of each back-to-back pair's ratio, so machine noise hits both sides alike. Writes JSON (default benchmarks/results/).
+Timings are interleaved, in alternating order; the ratio is the median over repeats of
+each back-to-back pair's ratio. A control row times the plain net against an identical
+copy of itself: its spread is the noise floor of the machine the ratios were taken on. Writes JSON (default benchmarks/results/).
 
     python benchmarks/slicing_overhead.py [--space cbm-mobilenet] [--rule bcnetv2] ...
 """
@@ -10,6 +11,7 @@ repeats of each back-to-back pair's ratio, so machine noise hits both sides alik
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import platform
 import statistics
@@ -62,29 +64,33 @@ def main() -> None:
         for path in rule.paths(space, widths):
             sels = selections(space, path)
             plain = extract(supernet, space, path).train()
+            twin = copy.deepcopy(plain)  # control: the same plain net against itself
             sup_step = step_fn(supernet, supernet.parameters(), x, y, sels)
             plain_step = step_fn(plain, plain.parameters(), x, y)
+            twin_step = step_fn(twin, twin.parameters(), x, y)
             for _ in range(10):  # warm-up: allocator and oneDNN primitive caches
                 sup_step()
                 plain_step()
-            ts, tp = [], []
-            for _ in range(args.repeats):
-                t0 = time.perf_counter()
-                sup_step()
-                t1 = time.perf_counter()
-                plain_step()
-                t2 = time.perf_counter()
-                ts.append(t1 - t0)
-                tp.append(t2 - t1)
+                twin_step()
+            ts, tp, tt = [], [], []
+            for r in range(args.repeats):
+                order = [(sup_step, ts), (plain_step, tp), (twin_step, tt)]
+                for fn, acc in (order if r % 2 == 0 else order[::-1]):  # alternate the order
+                    t0 = time.perf_counter()
+                    fn()
+                    acc.append(time.perf_counter() - t0)
             ms, mp = statistics.median(ts), statistics.median(tp)
             # paired: each repeat's ratio of back-to-back steps, robust to slow machine drift
             ratio = statistics.median(a / b for a, b in zip(ts, tp, strict=True))
+            control = statistics.median(a / b for a, b in zip(tt, tp, strict=True))
             rows.append({"widths": space.key(widths), "path": path.side,
                          "supernet_ms": round(ms * 1e3, 3), "plain_ms": round(mp * 1e3, 3),
-                         "ratio": round(ratio, 4)})
+                         "ratio": round(ratio, 4), "control_ratio": round(control, 4)})
             print(f"{space.key(widths)} {path.side:5s} supernet {ms * 1e3:7.2f} ms  "
-                  f"plain {mp * 1e3:7.2f} ms  ratio {ratio:.3f}")
+                  f"plain {mp * 1e3:7.2f} ms  ratio {ratio:.3f}  (plain vs its twin "
+                  f"{control:.3f})")
     ratios = [r["ratio"] for r in rows]
+    controls = [r["control_ratio"] for r in rows]
     result = {
         "benchmark": "slicing_overhead",
         "what": "train-step time (fwd+bwd+SGD) supernet path / exported plain net, same width",
@@ -93,12 +99,14 @@ def main() -> None:
         "repeats": args.repeats, "threads": torch.get_num_threads(),
         "torch": torch.__version__, "machine": platform.machine(),
         "rows": rows, "max_ratio": max(ratios), "median_ratio": statistics.median(ratios),
+        "control_spread": [min(controls), max(controls)],
         "target": 1.05,
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"max ratio {result['max_ratio']:.3f}, median {result['median_ratio']:.3f} -> {out}")
+    print(f"max ratio {result['max_ratio']:.3f}, median {result['median_ratio']:.3f}, "
+          f"control {result['control_spread']} -> {out}")
 
 
 if __name__ == "__main__":
