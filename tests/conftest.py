@@ -6,6 +6,14 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH_DIR = REPO.parent / "shared" / "data" / "channel_bench_macro"
+# every built-in space at sizes that build and run in milliseconds
+SMALL_SPACES = {
+    "cbm-mobilenet": dict(width_mult=0.125, input_size=16),
+    "cbm-resnet": dict(width_mult=0.125, input_size=16, in_channels=1),
+    "mobilenetv2": dict(width_mult=0.25, input_size=8),
+    "resnet": dict(width_mult=0.25, input_size=8, in_channels=1),
+    "plaincnn": dict(width=12, input_size=8, depth=4),
+}
 
 
 @pytest.fixture(scope="module")

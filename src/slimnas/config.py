@@ -6,6 +6,7 @@ wrong type are errors with one clear line. `space` takes any option of its famil
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from pathlib import Path
 from typing import Any
@@ -120,10 +121,8 @@ def _check_type(name: str, default: Any, value: Any, where: str) -> Any:
         if isinstance(default, float) and isinstance(value, int | float):
             return float(value)
         if isinstance(default, float) and isinstance(value, str):
-            try:
+            with contextlib.suppress(ValueError):
                 return float(value)  # YAML reads "5e-4" as a string
-            except ValueError:
-                pass
     if isinstance(value, type(default)):
         return value
     raise SlimnasError(

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import SMALL_SPACES
 
 from slimnas.errors import SlimnasError
 from slimnas.flops import cost_model
@@ -22,13 +23,7 @@ from slimnas.width.space import WidthSpace
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 RULES = ("ua", "bcnet", "bcnetv2")
-SPACES = {
-    "cbm-mobilenet": dict(width_mult=0.125, input_size=16),
-    "cbm-resnet": dict(width_mult=0.125, input_size=16, in_channels=1),
-    "mobilenetv2": dict(width_mult=0.25, input_size=8),
-    "resnet": dict(width_mult=0.25, input_size=8, in_channels=1),
-    "plaincnn": dict(width=8, input_size=8, depth=3),
-}
+SPACES = {**SMALL_SPACES, "plaincnn": dict(width=8, input_size=8, depth=3)}  # tests below count its channels
 # the ONNX exporter takes seconds per model: one rule per space, one path per rule
 ONNX_RULE = {
     "cbm-mobilenet": "bcnet",

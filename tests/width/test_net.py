@@ -7,6 +7,7 @@ import zlib
 
 import pytest
 import torch
+from conftest import SMALL_SPACES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
@@ -16,13 +17,7 @@ from slimnas.width.net import WidthNet, build_supernet, extract, selections
 from slimnas.width.sharing import get_rule
 from slimnas.width.space import PathSpec, WidthSpace
 
-SPACES = {
-    "cbm-mobilenet": dict(width_mult=0.125, input_size=16),
-    "cbm-resnet": dict(width_mult=0.125, input_size=16, in_channels=1),
-    "mobilenetv2": dict(width_mult=0.25, input_size=8),
-    "resnet": dict(width_mult=0.25, input_size=8, in_channels=1),
-    "plaincnn": dict(width=12, input_size=8, depth=4),
-}
+SPACES = SMALL_SPACES
 RULES = ("ua", "bcnet", "bcnetv2")
 _SUPERNETS: dict[tuple[str, str, int], tuple[WidthSpace, WidthNet]] = {}
 
