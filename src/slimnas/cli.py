@@ -67,6 +67,20 @@ def cmd_bench_query(args) -> int:
     return 0
 
 
+def cmd_bench_rank(args) -> int:
+    from slimnas.bench.rank import rank_correlation, read_score_table
+
+    res = rank_correlation(args.space, read_score_table(args.scores), args.file)
+    if args.json:
+        _print_json(res)
+    else:
+        for part in ("all", "no_ones"):
+            ours, base = res[part], res["flops_alone"][part]
+            print(f"{part:8s} n={ours['n']:5d}  kendall {ours['kendall_tau']}  spearman "
+                  f"{ours['spearman']}  (FLOPs alone: {base['kendall_tau']}, {base['spearman']})")
+    return 0
+
+
 def cmd_fairness(args) -> int:
     from slimnas.width.fairness import bin_usage
 
@@ -110,12 +124,16 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="Channel-Bench-Macro")
     bsub = b.add_subparsers(dest="bench_command", required=True, parser_class=_Parser)
     for name, fn, helptext in (("verify", cmd_bench_verify, "recompute flops/params"),
-                               ("query", cmd_bench_query, "look up one architecture")):
+                               ("query", cmd_bench_query, "look up one architecture"),
+                               ("rank", cmd_bench_rank, "rank correlation of a score file")):
         q = bsub.add_parser(name, help=helptext)
         q.add_argument("--space", required=True, choices=["mobilenet", "resnet"])
         q.add_argument("--file", default=None, help="results JSON (default: see README)")
         if name == "query":
             q.add_argument("--arch", required=True, help="7 digits in 1..4, e.g. 4444342")
+        if name == "rank":
+            q.add_argument("--scores", required=True, help="JSON: architecture key -> score")
+            q.add_argument("--json", action="store_true", help="print only the JSON result")
         q.set_defaults(fn=fn)
 
     f = sub.add_parser("fairness", help="count bin usage of a rule's real sampler")

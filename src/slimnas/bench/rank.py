@@ -1,0 +1,74 @@
+"""How well does a score table rank Channel-Bench-Macro architectures? (ALGORITHMS.md 2 (b))
+
+Kendall tau-b and Spearman (scipy.stats) of the scores against the true mean accuracies,
+over the entries present and over those without a '1' digit, beside the same statistics of
+FLOPs alone on the same entries: a width evaluator that ranks worse than FLOPs has learned
+nothing. Score files from elsewhere may miss entries or use integer keys.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+from scipy import stats
+
+from slimnas.bench.cbm import load_bench
+from slimnas.errors import SlimnasError
+from slimnas.io import read_json
+
+
+def read_score_table(path: str | os.PathLike) -> dict[str, float]:
+    """{7-digit key: score} from a JSON file of key -> number (or -> {"score"|"mean": number})."""
+    raw = read_json(path)
+    if not isinstance(raw, dict) or not raw:
+        raise SlimnasError(f"{path}: expected a non-empty JSON object of architecture -> score")
+    out: dict[str, float] = {}
+    for key, value in raw.items():
+        if isinstance(value, dict):
+            value = value.get("score", value.get("mean"))
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(
+                value):
+            raise SlimnasError(f"{path}: the score of {key!r} is not a finite number")
+        k = str(key).strip()
+        if len(k) != 7 or any(c not in "1234" for c in k):
+            raise SlimnasError(f"{path}: {key!r} is not a Channel-Bench-Macro key (7 digits 1-4)")
+        out[k] = float(value)
+    return out
+
+
+def _correlations(scores: np.ndarray, truth: np.ndarray) -> dict:
+    if len(scores) < 2:
+        return {"kendall_tau": None, "spearman": None, "n": int(len(scores))}
+    tau = stats.kendalltau(scores, truth, variant="b").statistic
+    rho = stats.spearmanr(scores, truth).statistic
+    return {"kendall_tau": _finite(tau), "spearman": _finite(rho), "n": int(len(scores))}
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None  # constant scores: no correlation defined
+
+
+def rank_correlation(space: str, scores: dict[str, float], path=None) -> dict:
+    """{"all": {...}, "no_ones": {...}, "flops_alone": {"all": {...}, "no_ones": {...}},
+    "missing": number of benchmark entries the table lacks}."""
+    bench = load_bench(space, path)
+    unknown = sorted(set(scores) - set(bench))
+    if unknown:
+        raise SlimnasError(f"{len(unknown)} keys are not in the benchmark, e.g. {unknown[0]}")
+    keys = sorted(scores)
+    s = np.array([scores[k] for k in keys])
+    truth = np.array([bench[k]["mean"] for k in keys])
+    flops = np.array([bench[k]["flops"] for k in keys], dtype=float)
+    no_ones = np.array(["1" not in k for k in keys])
+    return {
+        "space": space,
+        "all": _correlations(s, truth),
+        "no_ones": _correlations(s[no_ones], truth[no_ones]),
+        "flops_alone": {
+            "all": _correlations(flops, truth),
+            "no_ones": _correlations(flops[no_ones], truth[no_ones]),
+        },
+        "missing": len(bench) - len(keys),
+    }
