@@ -50,6 +50,26 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_score(args) -> int:
+    from slimnas.width.checkpoint import MAX_ALL, load_supernet, read_width_keys, score_widths
+
+    out = Path(args.out)
+    if out.exists():
+        raise SlimnasError(f"{out} exists; choose another --out")
+    loaded = load_supernet(args.checkpoint)
+    space = loaded.ctx.space
+    if args.all:
+        if space.size() > MAX_ALL:
+            raise SlimnasError(f"--all: the space has {space.size()} widths (> {MAX_ALL}); "
+                               "pass --archs")
+        widths = list(space.all_widths())
+    else:
+        widths = read_width_keys(args.archs, space)
+    scores = score_widths(loaded, widths, out)
+    print(f"scored {len(scores)} widths -> {out}", file=sys.stderr)
+    return 0
+
+
 def cmd_bench_verify(args) -> int:
     from slimnas.bench import verify
 
@@ -120,6 +140,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", required=True, help="new directory for arch.json, model.pt/.onnx")
     e.add_argument("--no-onnx", action="store_true")
     e.set_defaults(fn=cmd_export)
+
+    c = sub.add_parser("score", help="score width keys with a trained supernet")
+    c.add_argument("--checkpoint", required=True)
+    which = c.add_mutually_exclusive_group(required=True)
+    which.add_argument("--archs", help="JSON list of width keys, or one key a line")
+    which.add_argument("--all", action="store_true", help="every width of a small space")
+    c.add_argument("--out", required=True, help="scores JSON {key: score} (resumes a partial)")
+    c.set_defaults(fn=cmd_score)
 
     b = sub.add_parser("bench", help="Channel-Bench-Macro")
     bsub = b.add_subparsers(dest="bench_command", required=True, parser_class=_Parser)

@@ -59,3 +59,35 @@ def test_cli_export_picks_a_side_and_refuses_existing_dirs(trained, tmp_path, ca
                  "--out", str(tmp_path / "z")])
     assert code == 2 and "middle" in capsys.readouterr().err
     assert not (tmp_path / "z").exists()
+
+
+def test_score_widths_resumes_from_partial_and_cli_writes_table(trained, tmp_path, capsys):
+    from slimnas.width.checkpoint import score_widths
+
+    loaded = load_supernet(trained)
+    widths = [(1, 1, 1, 1, 1, 1, 1), (4, 4, 4, 4, 4, 4, 4), (2, 3, 1, 4, 2, 3, 4)]
+    out = tmp_path / "s.json"
+    # a previous run was killed after scoring one width (with a sentinel score we can see)
+    (tmp_path / "s.json.partial").write_text(json.dumps({"1111111": -1.0}))
+    scores = score_widths(loaded, widths, out, progress=False)
+    assert list(scores) == ["1111111", "4444444", "2314234"]
+    assert scores["1111111"] == -1.0  # kept, not recomputed
+    assert scores["4444444"] == loaded.scorer.score(widths[1])
+    assert not (tmp_path / "s.json.partial").exists()
+    assert json.loads(out.read_text()) == scores
+
+    keys = tmp_path / "keys.txt"
+    keys.write_text("2314234\n1111111\n2314234\n")
+    code = main(["score", "--checkpoint", str(trained), "--archs", str(keys),
+                 "--out", str(tmp_path / "cli.json")])
+    assert code == 0
+    table = json.loads((tmp_path / "cli.json").read_text())
+    assert list(table) == ["2314234", "1111111"]
+    assert table["2314234"] == scores["2314234"]
+    code = main(["score", "--checkpoint", str(trained), "--archs", str(keys),
+                 "--out", str(tmp_path / "cli.json")])
+    assert code == 2 and "exists" in capsys.readouterr().err
+    keys.write_text("2314235\n")
+    code = main(["score", "--checkpoint", str(trained), "--archs", str(keys),
+                 "--out", str(tmp_path / "x.json")])
+    assert code == 2 and "outside" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import torch
 
 from slimnas.errors import SlimnasError
-from slimnas.io import load_checkpoint
+from slimnas.io import atomic_write_json, load_checkpoint, read_json
 from slimnas.width.context import Context, build_context
 from slimnas.width.evaluate import WidthScorer, recalibrate_bn
 from slimnas.width.net import WidthNet, build_supernet, selections
@@ -60,3 +61,48 @@ def export_width(loaded: LoadedSupernet, widths: Sequence[int], out: str | Path,
     extra = {"path_scores": scores, "path_choice": why, "score": scores[chosen],
              "data_stats": {"mean": loaded.ctx.mean, "std": loaded.ctx.std}}
     return export_path(loaded.supernet, space, loaded.cfg["rule"], path, out, extra, onnx)
+
+
+MAX_ALL = 100_000  # `--all` enumerates the space: refuse spaces too large to score
+
+
+def read_width_keys(path: str | Path, space) -> list[tuple[int, ...]]:
+    """Width vectors from a JSON list (or object: its keys) or a text file, one key a line."""
+    path = Path(path)
+    if not path.is_file():
+        raise SlimnasError(f"no such file: {path}")
+    text = path.read_text()
+    try:
+        raw = json.loads(text)
+        keys = list(raw) if isinstance(raw, dict | list) else [raw]  # a lone key parses too
+    except json.JSONDecodeError:
+        keys = [line.strip() for line in text.splitlines() if line.strip()]
+    if not keys:
+        raise SlimnasError(f"{path}: expected a JSON list of width keys or one key a line")
+    return list(dict.fromkeys(space.parse(k) for k in keys))  # de-duplicated, in order
+
+
+def score_widths(loaded: LoadedSupernet, widths: Sequence[Sequence[int]], out: str | Path,
+                 progress: bool = True, save_every: int = 50) -> dict[str, float]:
+    """Score every width vector; write {key: score} to `out` atomically.
+
+    Partial results go to `<out>.partial` every `save_every` widths, and a rerun with the
+    same `out` continues from there, so a killed run loses at most `save_every` scores.
+    """
+    from tqdm import tqdm
+
+    out = Path(out)
+    partial = out.with_name(out.name + ".partial")
+    space = loaded.ctx.space
+    scores: dict[str, float] = {}
+    if partial.is_file():
+        scores = {k: float(v) for k, v in read_json(partial).items()}
+    todo = [w for w in widths if space.key(w) not in scores]
+    for i, w in enumerate(tqdm(todo, desc="scoring", disable=not progress), 1):
+        scores[space.key(w)] = loaded.scorer.score(w)
+        if i % save_every == 0:
+            atomic_write_json(partial, scores)
+    result = {space.key(w): scores[space.key(w)] for w in widths}
+    atomic_write_json(out, result)
+    partial.unlink(missing_ok=True)
+    return result
