@@ -28,6 +28,7 @@ DEFAULTS: dict[str, Any] = {
         "name": "digits",
         "root": None,
         "held_out": 0.2,  # fraction (or count) of the training set kept for scoring
+        "test_fraction": 0.2,  # carved off as the final test set when there is no test split
         "input_size": None,
         "in_channels": None,
         "pad": 1,  # random-crop padding

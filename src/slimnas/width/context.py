@@ -7,6 +7,7 @@ normalisation and the same space.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -53,12 +54,41 @@ def make_space(cfg: dict, data: ImageData) -> tuple[WidthSpace, object]:
     return space, rule
 
 
-def load_split(cfg: dict) -> tuple[ImageData, ImageData]:
+def has_test_split(d: dict) -> bool:
+    if d["name"] == "digits":
+        return False
+    if d["name"] == "imagefolder":
+        return d["root"] is not None and (Path(d["root"]) / "test").is_dir()
+    return True
+
+
+def _count(v: float) -> float | int:
+    return int(v) if v >= 1 else float(v)
+
+
+def _train_and_test(cfg: dict) -> tuple[ImageData, ImageData | None]:
+    """The training data and, when the dataset has no test split, the carved-off test part."""
     d = cfg["data"]
     data = load_dataset(d["name"], d["root"], "train", d["input_size"], d["in_channels"])
-    held = d["held_out"]
-    held = int(held) if held >= 1 else float(held)
-    return split_held_out(data, held, cfg["seed"])
+    if has_test_split(d):
+        return data, None
+    # never trained on nor used for scoring: the final comparison's test set
+    return split_held_out(data, _count(d["test_fraction"]), cfg["seed"] + 1)
+
+
+def load_split(cfg: dict) -> tuple[ImageData, ImageData]:
+    """(training part, held-out part for scoring); the test part is kept out of both."""
+    train, _ = _train_and_test(cfg)
+    return split_held_out(train, _count(cfg["data"]["held_out"]), cfg["seed"])
+
+
+def load_test(cfg: dict) -> ImageData:
+    """The final test set: the dataset's test split, or the part `load_split` carved off."""
+    d = cfg["data"]
+    _, carved = _train_and_test(cfg)
+    if carved is not None:
+        return carved
+    return load_dataset(d["name"], d["root"], "test", d["input_size"], d["in_channels"])
 
 
 def build_context(cfg: dict, device: torch.device | None = None,
