@@ -39,7 +39,7 @@ def tiny_config(out, **train):
 
     cfg = load_config(None, [
         f"out={out}", "space={name: cbm-resnet, width_mult: 0.0625}", "rule=bcnetv2",
-        "train.tensorboard=false", "train.progress=false", "train.epochs=2",
+        "train.tensorboard=false", "train.progress=false", "train.epochs=2", "train.eval_every=1",
         "train.batch_size=64", "score.recal_batches=2", "data.held_out=0.2",
     ])
     cfg["train"].update(train)

@@ -36,6 +36,24 @@ def cmd_train_supernet(args) -> int:
     return 0
 
 
+def cmd_run(args) -> int:
+    from slimnas.config import load_config
+    from slimnas.pipeline import run
+
+    config, overrides = args.config, list(args.overrides)
+    if config and "=" in config and not Path(config).exists():  # no config, only overrides
+        config, overrides = None, [config, *overrides]
+    cfg = load_config(config, overrides)
+    res = run(cfg, progress=cfg["train"]["progress"])
+    w, u = res["winner"], res["uniform"]
+    print(f"winner  {w['key']}: {w['flops_macs'] / 1e6:.3f} MFLOPs (MACs), "
+          f"test top-1 {w['test_top1_retrained']:.2f} % after retraining", file=sys.stderr)
+    print(f"uniform {u['key']}: {u['flops_macs'] / 1e6:.3f} MFLOPs (MACs), "
+          f"test top-1 {u['test_top1_retrained']:.2f} % after retraining", file=sys.stderr)
+    print(f"report: {cfg['out']}/result.json", file=sys.stderr)
+    return 0
+
+
 def cmd_export(args) -> int:
     from slimnas.width.checkpoint import export_width, load_supernet
 
@@ -132,6 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.epochs=5")
     t.add_argument("--resume", action="store_true", help="continue the run in `out`")
     t.set_defaults(fn=cmd_train_supernet)
+
+    r = sub.add_parser("run", help="the main job: supernet -> search -> export -> retrain")
+    r.add_argument("config", nargs="?", help="YAML config (default: digits)")
+    r.add_argument("overrides", nargs="*", help="key=value overrides, e.g. search.budget=0.3")
+    r.set_defaults(fn=cmd_run)
 
     e = sub.add_parser("export", help="export one width of a trained supernet")
     e.add_argument("checkpoint")

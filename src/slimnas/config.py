@@ -17,7 +17,7 @@ from slimnas.errors import SlimnasError
 
 DEFAULTS: dict[str, Any] = {
     "seed": 0,
-    "out": "runs/supernet",
+    "out": "runs/default",
     "device": "auto",  # auto | cpu | cuda | cuda:N
     "space": {"name": "cbm-mobilenet", "width_mult": 0.25},  # + any family option
     "rule": "bcnetv2",
@@ -44,14 +44,24 @@ DEFAULTS: dict[str, Any] = {
         "micro_batches": 1,  # split each (per-rank) batch, average gradients
         "records": 100,  # lowest-loss (loss, widths) records kept for the search prior
         "checkpoint_every_steps": 0,  # 0: at the end of every epoch only
-        "eval_every": 1,  # epochs between held-out checks of the max/min widths
+        "eval_every": 5,  # epochs between held-out checks of the max/min widths
         "progress": True,
         "tensorboard": True,
     },
-    "score": {"recal_batches": 20, "batch_size": 128},
+    "score": {"recal_batches": 10, "batch_size": 64},  # BN recalibration on 640 images
+    # the main job (`slimnas run`): search under a FLOPs budget, export, retrain, compare
+    "search": {
+        "budget": "0.5",  # a fraction of the full-width FLOPs (MACs), or "150M", "1.2G"
+        "window": [0.8, 1.0],  # legal FLOPs = window x budget
+        "searcher": "evolution",  # evolution | random | greedy
+        "init": "prior",  # prior (from the supernet's loss records) | random
+        "queries": 60,  # distinct widths scored in the supernet
+        "options": {},  # passed to the searcher (population, generations, ...)
+    },
+    "retrain": {"epochs": 10, "batch_size": 64, "lr": 0.05, "weight_decay": 5e-4},
 }
 
-_FREE_FORM = {"space"}  # sections whose extra keys belong to someone else to validate
+_FREE_FORM = {"space", "options"}  # sections whose extra keys belong to someone else to validate
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> dict:
@@ -124,6 +134,8 @@ def _check_type(name: str, default: Any, value: Any, where: str) -> Any:
         if isinstance(default, float) and isinstance(value, str):
             with contextlib.suppress(ValueError):
                 return float(value)  # YAML reads "5e-4" as a string
+    if isinstance(default, str) and isinstance(value, int | float):
+        return str(value)  # e.g. a budget given as the number 0.5
     if isinstance(value, type(default)):
         return value
     raise SlimnasError(

@@ -1,0 +1,28 @@
+"""Width search under a FLOPs budget: budgets, evaluators, searchers (no torch needed).
+
+FLOPs everywhere in this package are multiply-accumulates (MACs).
+"""
+
+from slimnas.search.base import Searcher
+from slimnas.search.budget import Budget, check_feasible, parse_budget
+from slimnas.search.evaluators import (
+    BenchmarkEvaluator,
+    CachedEvaluator,
+    Evaluator,
+    QueryBudgetExhausted,
+    ScoreTableEvaluator,
+    load_score_table,
+)
+from slimnas.search.evolution import EvolutionSearcher
+from slimnas.search.greedy import GreedySearcher
+from slimnas.search.random_search import RandomSearcher
+from slimnas.search.rank import true_rank
+from slimnas.search.result import SearchResult
+from slimnas.search.searchers import SEARCHERS, get_searcher
+
+__all__ = [
+    "SEARCHERS", "BenchmarkEvaluator", "Budget", "CachedEvaluator", "Evaluator",
+    "EvolutionSearcher", "GreedySearcher", "QueryBudgetExhausted", "RandomSearcher",
+    "ScoreTableEvaluator", "SearchResult", "Searcher", "check_feasible", "get_searcher",
+    "load_score_table", "parse_budget", "true_rank",
+]

@@ -1,0 +1,115 @@
+"""FLOPs budgets: parse "150M" / "1.2G" / "3e8" / "0.5", the legal window, feasibility.
+
+FLOPs here are multiply-accumulates (MACs), as in the width-search papers and
+Channel-Bench-Macro. A candidate is legal when low <= FLOPs <= high, with
+(low, high) = window * budget (the authors' window is [0.8, 1.0]).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from slimnas.errors import SlimnasError
+from slimnas.search.costs import all_widths_array, flops_batch, flops_of
+from slimnas.width.space import WidthSpace
+
+SUFFIXES = {"k": 1e3, "m": 1e6, "g": 1e9}
+# spaces at most this large are enumerated to decide feasibility exactly (CBM: 16384)
+FEASIBILITY_ENUM_LIMIT = 100_000
+_NUMBER = re.compile(r"^([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?|[0-9]+\.)([kmg]?)$")
+
+
+def parse_budget(text: str | float, full_flops: int) -> int:
+    """Absolute MACs ("150M", "1.2G", "3e8", 300000000) or a fraction in (0, 1] of
+    `full_flops` ("0.5", 0.5); anything else raises SlimnasError."""
+    if isinstance(text, bool) or not isinstance(text, (str, int, float)):
+        raise SlimnasError(f"bad FLOPs budget {text!r}: expected e.g. 150M, 1.2G, 3e8 or 0.5")
+    raw = text.strip().lower() if isinstance(text, str) else repr(text).lower()
+    m = _NUMBER.match(raw.replace("_", ""))
+    if not m:
+        raise SlimnasError(
+            f"bad FLOPs budget {text!r}: expected MACs with an optional K/M/G suffix "
+            "(150M, 1.2G, 3e8) or a fraction in (0, 1] of the full-width FLOPs (0.5)"
+        )
+    value = float(m.group(1))
+    if not math.isfinite(value) or value <= 0:
+        raise SlimnasError(f"bad FLOPs budget {text!r}: it must be positive")
+    if m.group(2):
+        return int(round(value * SUFFIXES[m.group(2)]))
+    if value <= 1:
+        return int(round(value * full_flops))
+    if value != int(value):
+        raise SlimnasError(
+            f"bad FLOPs budget {text!r}: neither a fraction in (0, 1] nor a whole number of MACs"
+        )
+    return int(value)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A FLOPs budget and its legal window [window[0] * flops, window[1] * flops]."""
+
+    flops: int
+    window: tuple[float, float] = (0.8, 1.0)
+
+    def __post_init__(self) -> None:
+        lo, hi = (float(v) for v in self.window)
+        if self.flops <= 0:
+            raise SlimnasError(f"the FLOPs budget must be positive, got {self.flops}")
+        if not 0 <= lo <= hi:
+            raise SlimnasError(f"bad budget window {self.window}: need 0 <= low <= high")
+        object.__setattr__(self, "window", (lo, hi))
+
+    @property
+    def low(self) -> float:
+        return self.window[0] * self.flops
+
+    @property
+    def high(self) -> float:
+        return self.window[1] * self.flops
+
+    def legal(self, flops: float) -> bool:
+        """Inside the window: low <= flops <= high."""
+        return self.low <= flops <= self.high
+
+    def fits(self, flops: float) -> bool:
+        """Not over the budget: flops <= high (the window's low end is ignored)."""
+        return flops <= self.high
+
+    def describe(self) -> str:
+        return f"{self.flops:,} MACs, window [{self.low:,.0f}, {self.high:,.0f}]"
+
+
+def check_feasible(space: WidthSpace, budget: Budget, window: bool = True) -> None:
+    """Raise SlimnasError, before any search work, when no width vector can be legal.
+
+    Always: the smallest possible FLOPs exceed the budget. With `window`: the largest
+    possible FLOPs are below the window's low end or, for spaces small enough to
+    enumerate, no vector at all lands inside the window.
+    """
+    smallest = flops_of(space, space.min_widths())
+    if smallest > budget.high:
+        raise SlimnasError(
+            f"infeasible budget {budget.flops:,} MACs (window high {budget.high:,.0f}): the "
+            f"smallest possible FLOPs of this space are {smallest:,} MACs"
+        )
+    if not window:
+        return
+    largest = flops_of(space, space.max_widths())
+    if largest < budget.low:
+        raise SlimnasError(
+            f"unreachable window [{budget.low:,.0f}, {budget.high:,.0f}] MACs: the largest "
+            f"possible FLOPs of this space are {largest:,} MACs; lower the budget or the window"
+        )
+    grid = all_widths_array(space, FEASIBILITY_ENUM_LIMIT)
+    if grid is not None:
+        f = flops_batch(space, grid)
+        if not np.any((f >= budget.low) & (f <= budget.high)):
+            raise SlimnasError(
+                f"unreachable window [{budget.low:,.0f}, {budget.high:,.0f}] MACs: none of the "
+                f"{len(grid):,} width vectors of this space has FLOPs inside it; widen the window"
+            )

@@ -1,0 +1,109 @@
+"""Cached evaluation, query caps, score tables and the benchmark evaluator."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from slimnas.bench import bench_space
+from slimnas.errors import SlimnasError
+from slimnas.search import (
+    BenchmarkEvaluator,
+    CachedEvaluator,
+    Evaluator,
+    QueryBudgetExhausted,
+    ScoreTableEvaluator,
+    load_score_table,
+)
+
+DATA = Path(__file__).resolve().parents[2].parent / "shared/data/channel_bench_macro"
+
+
+class Counting(Evaluator):
+    def __init__(self):
+        self.calls: list[tuple[int, ...]] = []
+
+    def score(self, widths):
+        self.calls.append(tuple(widths))
+        return float(sum(widths))
+
+
+def test_cache_counts_distinct_queries():
+    inner = Counting()
+    ev = CachedEvaluator(inner)
+    assert ev.score((1, 2, 3)) == 6.0
+    assert ev.score([1, 2, 3]) == 6.0  # lists and tuples share one entry
+    assert ev.score((3, 2, 1)) == 6.0
+    assert inner.calls == [(1, 2, 3), (3, 2, 1)]
+    assert ev.queries == 2 and ev.remaining is None and not ev.exhausted
+
+
+def test_max_queries_refuses_new_architectures_only():
+    inner = Counting()
+    ev = CachedEvaluator(inner, max_queries=2)
+    ev.score((1, 1))
+    ev.score((1, 2))
+    assert ev.exhausted and ev.remaining == 0
+    with pytest.raises(QueryBudgetExhausted, match="2 architectures"):
+        ev.score((2, 2))
+    assert ev.score((1, 2)) == 3.0  # cached lookups stay free
+    assert ev.queries == 2 and len(inner.calls) == 2
+    with pytest.raises(QueryBudgetExhausted):
+        CachedEvaluator(inner, max_queries=0).score((5, 5))
+    assert issubclass(QueryBudgetExhausted, SlimnasError)
+
+
+def test_score_table_with_int_and_string_keys():
+    space = bench_space("mobilenet")
+    ev = ScoreTableEvaluator({4444342: 91.8, "1111111": 89.0, " 2222222 ": {"score": 90.0},
+                              "3333333": {"mean": 90.5}}, space)
+    assert ev.score((4, 4, 4, 4, 3, 4, 2)) == 91.8
+    assert ev.score((1,) * 7) == 89.0
+    assert ev.score((2,) * 7) == 90.0
+    assert ev.score((3,) * 7) == 90.5
+    assert len(ev) == 4
+    with pytest.raises(SlimnasError, match="4444444"):
+        ev.score((4,) * 7)  # missing only fails when asked
+
+
+@pytest.mark.parametrize("table, match", [
+    ({"444": 1.0}, "entries"), ({"4444449": 1.0}, "outside"), ({"abcdefg": 1.0}, "malformed"),
+    ({"4444444": "high"}, "not a number"), ({"4444444": True}, "not a number"),
+    ({"4444444": {"acc": 1.0}}, "'score' or 'mean'"), ({"4444444": float("inf")}, "finite"),
+    ({"4444444": 1.0, 4444444: 2.0}, "twice"),
+])
+def test_score_table_rejects_bad_entries(table, match):
+    with pytest.raises(SlimnasError, match=match):
+        ScoreTableEvaluator(table, bench_space("mobilenet"))
+
+
+def test_load_score_table(tmp_path):
+    space = bench_space("resnet")
+    p = tmp_path / "scores.json"
+    p.write_text(json.dumps({"4344424": {"score": 0.9}, "1111111": 0.1}))
+    ev = load_score_table(p, space)
+    assert ev.score((4, 3, 4, 4, 4, 2, 4)) == 0.9
+    with pytest.raises(SlimnasError, match="no score table"):
+        load_score_table(tmp_path / "missing.json", space)
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(SlimnasError, match="not valid JSON"):
+        load_score_table(tmp_path / "bad.json", space)
+    (tmp_path / "list.json").write_text("[1, 2]")
+    with pytest.raises(SlimnasError, match="JSON object"):
+        load_score_table(tmp_path / "list.json", space)
+    (tmp_path / "str.json").write_text(json.dumps({"1111111": "x"}))
+    with pytest.raises(SlimnasError, match=r"str\.json.*not a number|not a number"):
+        load_score_table(tmp_path / "str.json", space)
+
+
+@pytest.mark.skipif(not (DATA / "Results_MobileNet.json").is_file(), reason="no benchmark data")
+def test_benchmark_evaluator_returns_the_true_mean(monkeypatch):
+    monkeypatch.setenv("SLIMNAS_BENCH_DIR", str(DATA))
+    ev = BenchmarkEvaluator("mobilenet")
+    assert ev.score((4, 4, 4, 4, 3, 4, 2)) == pytest.approx(91.887, abs=1e-3)
+    with pytest.raises(SlimnasError):
+        ev.score((5, 4, 4, 4, 3, 4, 2))
+    with pytest.raises(SlimnasError):
+        ev.score((4, 4, 4))
