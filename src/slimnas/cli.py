@@ -119,6 +119,21 @@ def cmd_bench_rank(args) -> int:
     return 0
 
 
+def cmd_bench_search(args) -> int:
+    from slimnas.bench.search import bench_search
+
+    res = bench_search(args.space, args.budget, args.searcher, args.queries, args.seeds,
+                       args.scores, args.init, path=args.file)
+    if args.json:
+        _print_json(res)
+    else:
+        for r in res["runs"]:
+            print(f"seed {r['seed']:3d}  {r['arch']}  rank {r['rank']:4d}  mean {r['mean']:.3f}"
+                  f"  {r['flops'] / 1e6:.1f} MFLOPs (MACs)  queries {r['queries_used']}")
+        print(f"median rank {res['median_rank']}")
+    return 0
+
+
 def cmd_fairness(args) -> int:
     from slimnas.width.fairness import bin_usage
 
@@ -176,7 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     bsub = b.add_subparsers(dest="bench_command", required=True, parser_class=_Parser)
     for name, fn, helptext in (("verify", cmd_bench_verify, "recompute flops/params"),
                                ("query", cmd_bench_query, "look up one architecture"),
-                               ("rank", cmd_bench_rank, "rank correlation of a score file")):
+                               ("rank", cmd_bench_rank, "rank correlation of a score file"),
+                               ("search", cmd_bench_search, "search with true ranks")):
         q = bsub.add_parser(name, help=helptext)
         q.add_argument("--space", required=True, choices=["mobilenet", "resnet"])
         q.add_argument("--file", default=None, help="results JSON (default: see README)")
@@ -184,6 +200,14 @@ def build_parser() -> argparse.ArgumentParser:
             q.add_argument("--arch", required=True, help="7 digits in 1..4, e.g. 4444342")
         if name == "rank":
             q.add_argument("--scores", required=True, help="JSON: architecture key -> score")
+        if name == "search":
+            q.add_argument("--budget", required=True, help="fraction of 4444444's FLOPs, or 150M")
+            q.add_argument("--searcher", default="evolution", help="evolution, random, greedy")
+            q.add_argument("--queries", type=int, default=100, help="distinct archs per run")
+            q.add_argument("--seeds", type=int, default=20)
+            q.add_argument("--scores", default=None, help="score table instead of true means")
+            q.add_argument("--init", default="random", help="random (prior needs a supernet)")
+        if name in ("rank", "search"):
             q.add_argument("--json", action="store_true", help="print only the JSON result")
         q.set_defaults(fn=fn)
 
