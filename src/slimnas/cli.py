@@ -108,7 +108,7 @@ def cmd_bench_query(args) -> int:
 def cmd_bench_rank(args) -> int:
     from slimnas.bench.rank import rank_correlation, read_score_table
 
-    res = rank_correlation(args.space, read_score_table(args.scores), args.file)
+    res = rank_correlation(args.space, read_score_table(args.scores, args.space), args.file)
     if args.json:
         _print_json(res)
     else:

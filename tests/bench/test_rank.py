@@ -36,10 +36,11 @@ def test_true_means_rank_perfectly_and_partial_int_key_tables_work(bench_dir, tm
 
 
 @pytest.mark.parametrize("content, needle", [
-    ('{"4444444": "high"}', "finite number"),
-    ('{"444444": 1.0}', "not a Channel-Bench-Macro key"),
+    ('{"4444444": "high"}', "not a number"),
+    ('{"444444": 1.0}', "6 entries"),
+    ('{"4444445": 1.0}', "outside"),
     ('[1, 2]', "JSON object"),
-    ('{"4444444": NaN}', "finite"),
+    ('{"4444444": NaN}', "not finite"),
 ])
 def test_bad_score_tables(tmp_path, content, needle):
     f = tmp_path / "bad.json"

@@ -14,28 +14,17 @@ import os
 import numpy as np
 from scipy import stats
 
-from slimnas.bench.cbm import load_bench
+from slimnas.bench.cbm import bench_space, load_bench
 from slimnas.errors import SlimnasError
-from slimnas.io import read_json
 
 
-def read_score_table(path: str | os.PathLike) -> dict[str, float]:
-    """{7-digit key: score} from a JSON file of key -> number (or -> {"score"|"mean": number})."""
-    raw = read_json(path)
-    if not isinstance(raw, dict) or not raw:
-        raise SlimnasError(f"{path}: expected a non-empty JSON object of architecture -> score")
-    out: dict[str, float] = {}
-    for key, value in raw.items():
-        if isinstance(value, dict):
-            value = value.get("score", value.get("mean"))
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(
-                value):
-            raise SlimnasError(f"{path}: the score of {key!r} is not a finite number")
-        k = str(key).strip()
-        if len(k) != 7 or any(c not in "1234" for c in k):
-            raise SlimnasError(f"{path}: {key!r} is not a Channel-Bench-Macro key (7 digits 1-4)")
-        out[k] = float(value)
-    return out
+def read_score_table(path: str | os.PathLike, space: str = "mobilenet") -> dict[str, float]:
+    """{7-digit key: score} from a JSON file of key -> number (or -> {"score"|"mean": number}),
+    parsed by the search wing's score-table reader (both spaces share the key format)."""
+    from slimnas.search.evaluators import load_score_table
+
+    ws = bench_space(space)
+    return {ws.key(w): v for w, v in load_score_table(path, ws).table.items()}
 
 
 def _correlations(scores: np.ndarray, truth: np.ndarray) -> dict:
