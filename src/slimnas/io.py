@@ -9,8 +9,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from slimnas.errors import SlimnasError
 
 
@@ -46,6 +44,8 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
+    import torch  # here, not at the top: the benchmark and search wings need no torch
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -58,7 +58,9 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
         raise
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
+def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise SlimnasError(f"no checkpoint at {path}")
