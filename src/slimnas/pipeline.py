@@ -30,6 +30,7 @@ from slimnas.width.train import CHECKPOINT, train_supernet
 def run(cfg: dict, progress: bool = True) -> dict:
     """Run the whole pipeline as `cfg` says; returns the content of result.json."""
     from slimnas.search.budget import Budget, check_feasible, parse_budget
+    from slimnas.search.costs import flops_of
     from slimnas.search.evaluators import CachedEvaluator
     from slimnas.search.prior import PriorSampler
     from slimnas.search.searchers import get_searcher
@@ -45,7 +46,7 @@ def run(cfg: dict, progress: bool = True) -> dict:
     model = cost_model(space.spec)
 
     def flops(w) -> int:
-        return model.macs(space.channels_of(w))
+        return flops_of(space, w)
 
     budget = Budget(parse_budget(s["budget"], flops(space.max_widths())), tuple(s["window"]))
     check_feasible(space, budget)  # an impossible budget fails before any work
