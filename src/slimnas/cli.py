@@ -119,6 +119,19 @@ def cmd_bench_rank(args) -> int:
     return 0
 
 
+def cmd_bench_build(args) -> int:
+    from slimnas.bench.build import build_benchmark, parse_options
+
+    res = build_benchmark(
+        args.space, parse_options(args.option), args.archs, args.seeds, args.data, args.out,
+        root=args.root, bins=args.bins, epochs=args.epochs, batch_size=args.batch_size,
+        lr=args.lr, weight_decay=args.weight_decay, train_size=args.train_size,
+        test_size=args.test_size, pad=args.pad, flip=args.flip, seed=args.seed,
+        device=args.device, progress=not args.no_progress)
+    _print_json(res)
+    return 0
+
+
 def cmd_bench_search(args) -> int:
     from slimnas.bench.search import bench_search
 
@@ -210,6 +223,30 @@ def build_parser() -> argparse.ArgumentParser:
         if name in ("rank", "search"):
             q.add_argument("--json", action="store_true", help="print only the JSON result")
         q.set_defaults(fn=fn)
+
+    bb = bsub.add_parser("build", help="train N architectures stand-alone: your own benchmark")
+    bb.add_argument("--space", required=True, help="a built-in space, e.g. cbm-mobilenet")
+    bb.add_argument("--option", action="append", metavar="KEY=VALUE",
+                    help="a space option, e.g. width_mult=0.25 (repeatable)")
+    bb.add_argument("--archs", type=int, required=True, help="architectures (FLOPs-stratified)")
+    bb.add_argument("--seeds", type=int, default=2, help="trainings per architecture")
+    bb.add_argument("--data", required=True, help="digits, mnist, fashion-mnist, cifar10, "
+                                                  "imagefolder")
+    bb.add_argument("--root", default=None, help="dataset directory")
+    bb.add_argument("--out", required=True, help="benchmark JSON (resumes <out>.partial)")
+    bb.add_argument("--bins", type=int, default=4, help="bins per group (keys are bin counts)")
+    bb.add_argument("--epochs", type=int, default=3)
+    bb.add_argument("--batch-size", type=int, default=64)
+    bb.add_argument("--lr", type=float, default=0.05)
+    bb.add_argument("--weight-decay", type=float, default=5e-4)
+    bb.add_argument("--train-size", type=int, default=None, help="stratified training subset")
+    bb.add_argument("--test-size", type=int, default=None, help="stratified test subset")
+    bb.add_argument("--pad", type=int, default=2, help="random-crop padding")
+    bb.add_argument("--flip", action="store_true", help="random horizontal flips")
+    bb.add_argument("--seed", type=int, default=0)
+    bb.add_argument("--device", default="auto")
+    bb.add_argument("--no-progress", action="store_true")
+    bb.set_defaults(fn=cmd_bench_build)
 
     f = sub.add_parser("fairness", help="count bin usage of a rule's real sampler")
     f.add_argument("--rule", required=True, help="ua, bcnet or bcnetv2")

@@ -20,15 +20,21 @@ DEFAULTS: dict[str, Any] = {
     "out": "runs/default",
     "device": "auto",  # auto | cpu | cuda | cuda:N
     "space": {"name": "cbm-mobilenet", "width_mult": 0.25},  # + any family option
-    "rule": "bcnetv2",
+    "rule": "bcnetv2",  # ua | bcnet | bcnetv2 | cafenet
+    "rule_options": {},  # passed to the rule (cafenet: offset, candidates, select)
     "bins": 4,
     "min_bins": 1,
+    "flops_bins": False,  # FLOPs-sensitive per-group bin counts (CafeNet, 1.8)
+    "flops_bins_min": 2,  # ... but never fewer bins than this in a group
     "complementary": True,
     "data": {
         "name": "digits",
         "root": None,
         "held_out": 0.2,  # fraction (or count) of the training set kept for scoring
         "test_fraction": 0.2,  # carved off as the final test set when there is no test split
+        "subset": None,  # keep only this fraction (or count) of the training part, stratified
+        "subset_seed": 0,  # ... chosen with this seed, not the run's (with a test split,
+        # runs of every seed then train on the same images)
         "input_size": None,
         "in_channels": None,
         "pad": 1,  # random-crop padding
@@ -61,7 +67,7 @@ DEFAULTS: dict[str, Any] = {
     "retrain": {"epochs": 10, "batch_size": 64, "lr": 0.05, "weight_decay": 5e-4},
 }
 
-_FREE_FORM = {"space", "options"}  # sections whose extra keys belong to someone else to validate
+_FREE_FORM = {"space", "options", "rule_options"}  # sections whose extra keys belong to someone else to validate
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> dict:

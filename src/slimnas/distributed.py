@@ -46,6 +46,14 @@ def mean_across(value: float, info: DistInfo, device: torch.device) -> float:
     return float(t) / info.world_size
 
 
+def mean_vector(values: list[float], info: DistInfo, device: torch.device) -> list[float]:
+    if not info.enabled:
+        return list(values)
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return (t / info.world_size).tolist()
+
+
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()

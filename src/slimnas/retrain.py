@@ -21,12 +21,17 @@ from slimnas.width.train import generator
 def retrain(net: nn.Module, train_x: torch.Tensor, train_y: torch.Tensor, held_x: torch.Tensor,
             held_y: torch.Tensor, epochs: int, batch_size: int = 64, lr: float = 0.05,
             momentum: float = 0.9, weight_decay: float = 5e-4, seed: int = 0,
-            augment: Augment | None = None, progress: bool = False) -> dict:
-    """Train `net` in place; returns {"held_out_top1_before", "held_out_top1", "history"}."""
+            augment: Augment | None = None, progress: bool = False,
+            eval_each_epoch: bool = True, measure_before: bool = True) -> dict:
+    """Train `net` in place; returns {"held_out_top1_before", "held_out_top1", "history"}.
+
+    `eval_each_epoch=False` evaluates after the last epoch only; `measure_before=False`
+    skips the accuracy before training ("held_out_top1_before" is then None).
+    """
     from tqdm import tqdm
 
     augment = augment or Augment()
-    before = accuracy(net, None, held_x, held_y)
+    before = accuracy(net, None, held_x, held_y) if measure_before else None
     steps_per_epoch = max(1, len(train_x) // batch_size)
     total = steps_per_epoch * epochs
     decay = [p for p in net.parameters() if p.ndim > 1]
@@ -54,8 +59,10 @@ def retrain(net: nn.Module, train_x: torch.Tensor, train_y: torch.Tensor, held_x
             sched.step()
             total_loss += float(loss.detach())
             bar.update(1)
-        history.append({"epoch": epoch + 1, "train_loss": total_loss / steps_per_epoch,
-                        "held_out_top1": accuracy(net, None, held_x, held_y)})
+        row = {"epoch": epoch + 1, "train_loss": total_loss / steps_per_epoch}
+        if eval_each_epoch or epoch == epochs - 1:
+            row["held_out_top1"] = accuracy(net, None, held_x, held_y)
+        history.append(row)
     bar.close()
     net.eval()
     final = history[-1]["held_out_top1"] if history else before

@@ -26,3 +26,22 @@ def test_which_datasets_have_a_test_split(tmp_path):
     assert not has_test_split({"name": "imagefolder", "root": str(tmp_path)})
     (tmp_path / "test").mkdir()
     assert has_test_split({"name": "imagefolder", "root": str(tmp_path)})
+
+
+def test_data_subset_is_stratified_and_seeded_by_its_own_seed():
+    import pytest
+
+    from slimnas.errors import SlimnasError
+    from slimnas.width.context import train_and_test
+
+    full, _ = train_and_test(load_config(None, []))
+    parts = [train_and_test(load_config(None, ["data.subset=500"]))[0] for _ in range(2)]
+    assert len(parts[0]) == 500 and (parts[0].x == parts[1].x).all()
+    counts = parts[0].y.bincount(minlength=10)
+    assert counts.min() >= 45 and counts.max() <= 55  # stratified by class
+    assert len(train_and_test(load_config(None, ["data.subset=0.5"]))[0]) == len(full) // 2
+    assert len(train_and_test(load_config(None, ["data.subset=100000"]))[0]) == len(full)
+    other = train_and_test(load_config(None, ["data.subset=500", "data.subset_seed=1"]))[0]
+    assert not (other.x == parts[0].x).all()
+    with pytest.raises(SlimnasError, match="data.subset"):
+        train_and_test(load_config(None, ["data.subset=-3"]))

@@ -35,7 +35,8 @@ def load_supernet(path: str | Path, device: torch.device | None = None) -> Loade
     supernet.load_state_dict(state["model"])
     supernet.eval()
     scorer = WidthScorer(supernet, ctx.space, ctx.rule, ctx.recal_x, ctx.held_x, ctx.held_y,
-                         cfg["score"]["recal_batches"], cfg["score"]["batch_size"])
+                         cfg["score"]["recal_batches"], cfg["score"]["batch_size"],
+                         recal_y=ctx.recal_y)
     return LoadedSupernet(supernet, ctx, cfg, scorer)
 
 
@@ -46,7 +47,7 @@ def export_width(loaded: LoadedSupernet, widths: Sequence[int], out: str | Path,
 
     space, rule = loaded.ctx.space, loaded.ctx.rule
     widths = space.validate(widths)
-    paths = {p.side: p for p in rule.paths(space, widths)}
+    paths = {p.side: p for p in loaded.scorer.chosen_paths(widths)}  # min-min: best candidate
     scores = loaded.scorer.score_paths(widths)
     if side == "best":
         chosen = max(paths, key=lambda s: (scores[s], s == "left"))
@@ -59,7 +60,14 @@ def export_width(loaded: LoadedSupernet, widths: Sequence[int], out: str | Path,
     sels = selections(space, path)
     recalibrate_bn(loaded.supernet, sels, loaded.scorer.recal)  # the path's own BN statistics
     extra = {"path_scores": scores, "path_choice": why, "score": scores[chosen],
+             "bins_used": [list(b) for b in path.bins],
              "data_stats": {"mean": loaded.ctx.mean, "std": loaded.ctx.std}}
+    if rule.minmin:
+        info = loaded.scorer.choice_info(widths)
+        if info and side == "best":
+            extra["path_choice"] = (f"the best of {info['candidates']} free-channel candidates "
+                                    f"(by {info['select']})")
+        extra["minmin"] = {"offset": rule.offset, **loaded.scorer.choice_info(widths)}
     return export_path(loaded.supernet, space, loaded.cfg["rule"], path, out, extra, onnx)
 
 

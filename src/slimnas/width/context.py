@@ -29,6 +29,7 @@ class Context:
     mean: list[float]
     std: list[float]
     device: torch.device
+    recal_y: torch.Tensor | None = None  # labels of recal_x
 
 
 def resolve_device(name: str) -> torch.device:
@@ -44,13 +45,15 @@ def resolve_device(name: str) -> torch.device:
 
 
 def make_space(cfg: dict, data: ImageData) -> tuple[WidthSpace, object]:
-    rule = get_rule(cfg["rule"])
+    rule = get_rule(cfg["rule"], **cfg["rule_options"])
     options = {k: v for k, v in cfg["space"].items() if k != "name"}
     _, c, h, _ = data.x.shape
     options.setdefault("in_channels", c)
     options.setdefault("input_size", h)
     options.setdefault("num_classes", data.num_classes)
-    space = rule.make_space(cfg["space"]["name"], cfg["bins"], cfg["min_bins"], **options)
+    space = rule.make_space(cfg["space"]["name"], cfg["bins"], cfg["min_bins"],
+                            flops_bins=cfg["flops_bins"], flops_bins_min=cfg["flops_bins_min"],
+                            **options)
     return space, rule
 
 
@@ -66,26 +69,33 @@ def _count(v: float) -> float | int:
     return int(v) if v >= 1 else float(v)
 
 
-def _train_and_test(cfg: dict) -> tuple[ImageData, ImageData | None]:
+def train_and_test(cfg: dict) -> tuple[ImageData, ImageData | None]:
     """The training data and, when the dataset has no test split, the carved-off test part."""
     d = cfg["data"]
     data = load_dataset(d["name"], d["root"], "train", d["input_size"], d["in_channels"])
-    if has_test_split(d):
-        return data, None
-    # never trained on nor used for scoring: the final comparison's test set
-    return split_held_out(data, _count(d["test_fraction"]), cfg["seed"] + 1)
+    carved = None
+    if not has_test_split(d):
+        # never trained on nor used for scoring: the final comparison's test set
+        data, carved = split_held_out(data, _count(d["test_fraction"]), cfg["seed"] + 1)
+    sub = d["subset"]
+    if sub is not None:  # a stratified subset of the training part, the same for every seed
+        if isinstance(sub, bool) or not isinstance(sub, int | float) or sub <= 0:
+            raise SlimnasError(f"data.subset must be a fraction in (0, 1) or a count, got {sub!r}")
+        if sub < 1 or sub < len(data):
+            data = split_held_out(data, _count(sub), d["subset_seed"])[1]
+    return data, carved
 
 
 def load_split(cfg: dict) -> tuple[ImageData, ImageData]:
     """(training part, held-out part for scoring); the test part is kept out of both."""
-    train, _ = _train_and_test(cfg)
+    train, _ = train_and_test(cfg)
     return split_held_out(train, _count(cfg["data"]["held_out"]), cfg["seed"])
 
 
 def load_test(cfg: dict) -> ImageData:
     """The final test set: the dataset's test split, or the part `load_split` carved off."""
     d = cfg["data"]
-    _, carved = _train_and_test(cfg)
+    _, carved = train_and_test(cfg)
     if carved is not None:
         return carved
     return load_dataset(d["name"], d["root"], "test", d["input_size"], d["in_channels"])
@@ -103,5 +113,6 @@ def build_context(cfg: dict, device: torch.device | None = None,
     n = (recal_batches or sc["recal_batches"]) * sc["batch_size"]
     g = torch.Generator().manual_seed(cfg["seed"] + 7919)
     recal_idx = torch.randperm(len(train), generator=g)[:n].to(device)
-    return Context(space, rule, train_x, train.y.to(device), held_x, held.y.to(device),
-                   train_x[recal_idx], mean, std, device)
+    train_y = train.y.to(device)
+    return Context(space, rule, train_x, train_y, held_x, held.y.to(device),
+                   train_x[recal_idx], mean, std, device, train_y[recal_idx])

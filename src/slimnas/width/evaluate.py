@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import torch
 
 from slimnas.width.net import Path, WidthNet, selections
-from slimnas.width.space import WidthSpace
+from slimnas.width.space import PathSpec, WidthSpace
 
 
 @contextmanager
@@ -55,27 +55,72 @@ def accuracy(net: WidthNet, path: Path | None, x: torch.Tensor, y: torch.Tensor,
 class WidthScorer:
     """Scores width vectors of one supernet: each path recalibrated, then evaluated.
 
-    `recal_x`: the fixed training inputs used for recalibration (already on device).
-    A width's score is the mean over its rule's paths (left/right for BCNet rules).
+    `recal_x`: the fixed training inputs used for recalibration (already on device);
+    `recal_y` their labels (min-min rules pick a width's candidate by its loss on them).
+    A width's score is the mean over its rule's paths (left/right for BCNet rules); for a
+    min-min rule (CafeNet) the paths of its best candidate, chosen once and remembered.
     """
 
     def __init__(self, supernet: WidthNet, space: WidthSpace, rule, recal_x: torch.Tensor,
                  held_x: torch.Tensor, held_y: torch.Tensor, recal_batches: int = 20,
-                 batch_size: int = 128):
+                 batch_size: int = 128, recal_y: torch.Tensor | None = None):
         self.supernet, self.space, self.rule = supernet, space, rule
         n = min(len(recal_x), recal_batches * batch_size)
         self.recal = [recal_x[i:i + batch_size] for i in range(0, n, batch_size)]
+        self.recal_y = None if recal_y is None else \
+            [recal_y[i:i + batch_size] for i in range(0, n, batch_size)]
         self.held_x, self.held_y, self.batch_size = held_x, held_y, batch_size
+        self._chosen: dict[tuple[int, ...], tuple[list[PathSpec], dict]] = {}
 
-    def score_paths(self, widths: Sequence[int]) -> dict[str, float]:
+    def chosen_paths(self, widths: Sequence[int]) -> list[PathSpec]:
+        """The paths that stand for `widths`: the rule's, or a min-min rule's best candidate."""
+        return self._choose(widths)[0]
+
+    def _choose(self, widths: Sequence[int]) -> tuple[list[PathSpec], dict]:
+        w = self.space.validate(widths)
+        if w in self._chosen:
+            return self._chosen[w]
+        choices = self.rule.choices(self.space, w)
+        if len(choices) == 1:
+            return choices[0], {}
+        if self.rule.select == "score":
+            values = [self._score(paths) for paths in choices]
+            values = [sum(v.values()) / len(v) for v in values]
+            best = max(range(len(choices)), key=values.__getitem__)
+        else:
+            if self.recal_y is None:
+                raise ValueError("selecting a min-min candidate by loss needs recal_y")
+            from slimnas.width.train import candidate_losses
+
+            k = min(self.rule.select_batches, len(self.recal))
+            values = candidate_losses(self.supernet, self.space, self.rule, choices,
+                                      self.recal[:k], self.recal_y[:k])
+            best = min(range(len(choices)), key=values.__getitem__)
+        info = {"candidates": len(choices), "select": self.rule.select,
+                "values": {c[0].side: v for c, v in zip(choices, values, strict=True)}}
+        self._chosen[w] = (choices[best], info)
+        return self._chosen[w]
+
+    def forget_choices(self) -> None:
+        """Drop remembered candidate choices (the supernet's weights changed)."""
+        self._chosen.clear()
+
+    def choice_info(self, widths: Sequence[int]) -> dict:
+        """How a min-min rule's candidate was chosen (empty for other rules)."""
+        return self._choose(widths)[1]
+
+    def _score(self, paths: Sequence[PathSpec]) -> dict[str, float]:
         out = {}
         with preserved_bn(self.supernet):
-            for path in self.rule.paths(self.space, widths):
+            for path in paths:
                 sels = selections(self.space, path)
                 recalibrate_bn(self.supernet, sels, self.recal)
                 out[path.side] = accuracy(self.supernet, sels, self.held_x, self.held_y,
                                           self.batch_size)
         return out
+
+    def score_paths(self, widths: Sequence[int]) -> dict[str, float]:
+        return self._score(self.chosen_paths(widths))
 
     def score(self, widths: Sequence[int]) -> float:
         scores = self.score_paths(widths)

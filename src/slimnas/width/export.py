@@ -78,6 +78,7 @@ def export_path(
         "bins": space.base_bins,
         "min_bins": space.min_bins,
         "enlarge": space.enlarge,
+        "group_bins": list(space.bins),
         "rule": rule_name,
         "widths": list(path.widths),
         "key": space.key(path.widths),

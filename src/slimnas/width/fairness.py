@@ -27,6 +27,9 @@ def _check_int(name: str, value: object, low: int) -> int:
 
 def _synthetic_space(rule, bins: int, min_bins: int, groups: int) -> WidthSpace:
     """A plain stack of `groups` convs, each a multiple of the total bins wide."""
+    if rule.minmin:
+        raise SlimnasError(f"rule {rule.name!r} picks its channels by the training loss: "
+                           "its bin usage cannot be counted without a training run")
     _check_int("--bins", bins, 1)
     _check_int("--min-bins", min_bins, 1)
     if min_bins > bins:

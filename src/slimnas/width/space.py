@@ -31,7 +31,8 @@ class WidthSpace:
     (BCNetV2) adds `min_bins` (m) bins and widens every group by (K0 + m) / K0.
     """
 
-    def __init__(self, spec: NetSpec, base_bins: int, min_bins: int = 1, enlarge: bool = False):
+    def __init__(self, spec: NetSpec, base_bins: int, min_bins: int = 1, enlarge: bool = False,
+                 flops_bins: bool = False, flops_bins_min: int = 2):
         if base_bins < 1:
             raise SlimnasError(f"bins must be >= 1, got {base_bins}")
         if not 1 <= min_bins <= base_bins:
@@ -40,14 +41,23 @@ class WidthSpace:
         self.base_bins = base_bins
         self.min_bins = min_bins
         self.enlarge = enlarge
-        total = base_bins + min_bins if enlarge else base_bins
+        self.flops_bins = flops_bins
+        self.flops_bins_min = flops_bins_min
         # round each group's full width to a multiple of K0 so bins are equal-sized
         base = [max(base_bins, round(c / base_bins) * base_bins) for c in spec.base_channels]
         self.full_channels = tuple(base)  # the width that K0 bins (digit "max") stands for
-        self.channels = tuple(c // base_bins * total for c in base)  # supernet channels
-        self.bins = tuple(total for _ in base)
+        if flops_bins:  # per-group K0 from the FLOPs one channel costs (1.8)
+            from slimnas.width.flops_bins import flops_sensitive_bins
+
+            group_k0 = flops_sensitive_bins(spec, base, base_bins, max(flops_bins_min, min_bins))
+        else:
+            group_k0 = tuple(base_bins for _ in base)
+        self.group_base_bins = tuple(group_k0)
+        extra = min_bins if enlarge else 0
+        self.channels = tuple(c // k * (k + extra) for c, k in zip(base, group_k0, strict=True))
+        self.bins = tuple(k + extra for k in group_k0)  # supernet channels above, bins here
         self.c_min = tuple(min_bins for _ in base)
-        self.c_max = tuple(base_bins for _ in base)
+        self.c_max = tuple(group_k0)
 
     # --- basic facts -------------------------------------------------------------------
     @property
@@ -74,6 +84,8 @@ class WidthSpace:
             "bins": self.base_bins,
             "min_bins": self.min_bins,
             "enlarge": self.enlarge,
+            "flops_bins": self.flops_bins,
+            "group_bins": list(self.group_base_bins),
         }
 
     # --- width vectors -------------------------------------------------------------------

@@ -14,6 +14,7 @@ import hashlib
 import heapq
 import io
 import math
+import random
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -23,12 +24,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from slimnas import distributed as D
-from slimnas.config import dump_config
+from slimnas.config import DEFAULTS, dump_config
 from slimnas.data import Augment
 from slimnas.errors import SlimnasError
 from slimnas.io import atomic_torch_save, atomic_write_bytes, atomic_write_json, load_checkpoint
 from slimnas.width.context import build_context, resolve_device
-from slimnas.width.evaluate import WidthScorer
+from slimnas.width.evaluate import WidthScorer, preserved_bn
 from slimnas.width.net import build_supernet, selections
 from slimnas.width.sampler import WidthSampler
 
@@ -115,7 +116,8 @@ def train_supernet(cfg: dict, resume: bool = False, interrupt_at_step: int | Non
     sampler = WidthSampler(space, cfg["seed"], cfg["complementary"])
     augment = Augment(cfg["data"]["pad"], cfg["data"]["flip"])
     scorer = WidthScorer(supernet, space, rule, ctx.recal_x, ctx.held_x, ctx.held_y,
-                         cfg["score"]["recal_batches"], cfg["score"]["batch_size"])
+                         cfg["score"]["recal_batches"], cfg["score"]["batch_size"],
+                         recal_y=ctx.recal_y)
     writer = _tensorboard(out, t["tensorboard"] and info.is_main)
     chunk = batch // (world * micro)
     start = time.time()
@@ -151,19 +153,16 @@ def train_supernet(cfg: dict, resume: bool = False, interrupt_at_step: int | Non
             i = step % steps_per_epoch
             idx = perm[i * batch:(i + 1) * batch]
             widths = sampler(step)
-            paths = rule.paths(space, widths)
-            sels = [selections(space, p) for p in paths]
-            weights = rule.loss_weights(paths)
-            step_loss = 0.0
+            xs, ys = [], []
             for m in range(micro):
                 c = info.rank * micro + m
                 part = idx[c * chunk:(c + 1) * chunk]
-                x = augment(ctx.train_x[part], generator(cfg["seed"], "aug", step, c))
-                sync = not info.enabled or m == micro - 1
-                with (model.no_sync() if not sync else nullcontext()):
-                    loss = model(x, ctx.train_y[part], sels, weights) / micro
-                    loss.backward()
-                step_loss += float(loss.detach())
+                xs.append(augment(ctx.train_x[part], generator(cfg["seed"], "aug", step, c)))
+                ys.append(ctx.train_y[part])
+            choices = rule.choices(space, widths, random.Random(f"{cfg['seed']}:choice:{step}"))
+            step_loss, _ = train_step(model, supernet, space, rule, choices, xs, ys,
+                                      sync_last=info.enabled,
+                                      reduce=lambda v: D.mean_vector(v, info, device))
             opt.step()
             sched.step()
             opt.zero_grad(set_to_none=True)
@@ -180,6 +179,7 @@ def train_supernet(cfg: dict, resume: bool = False, interrupt_at_step: int | Non
         row = {"epoch": epoch + 1, "step": step, "train_loss": loss_sum / max(1, loss_n),
                "lr": opt.param_groups[0]["lr"], "seconds": round(time.time() - start, 2)}
         if info.is_main and t["eval_every"] and (epoch + 1) % t["eval_every"] == 0:
+            scorer.forget_choices()
             row["acc_max"] = scorer.score(space.max_widths())
             row["acc_min"] = scorer.score(space.min_widths())
         history.append(row)
@@ -198,6 +198,53 @@ def train_supernet(cfg: dict, resume: bool = False, interrupt_at_step: int | Non
             "history": history, "records": len(records)}
 
 
+def candidate_losses(supernet: nn.Module, space, rule, choices, xs, ys) -> list[float]:
+    """Each candidate path set's weighted training loss on the batch, without gradients.
+
+    Train-mode BN (batch statistics, as the gradient pass will see); the running
+    statistics are restored afterwards so the extra forwards leave no trace.
+    """
+    out = []
+    with torch.no_grad(), preserved_bn(supernet):
+        supernet.train()
+        for paths in choices:
+            weights = rule.loss_weights(paths)
+            total = 0.0
+            for x, y in zip(xs, ys, strict=True):
+                for p, w in zip(paths, weights, strict=True):
+                    total += w * float(F.cross_entropy(supernet(x, selections(space, p)), y))
+            out.append(total / len(xs))
+    return out
+
+
+def train_step(model: nn.Module, supernet: nn.Module, space, rule, choices, xs, ys,
+               sync_last: bool = False, reduce=None) -> tuple[float, int]:
+    """Back-propagate one step's loss over micro-batches `xs`, `ys`; returns (loss, choice).
+
+    With several candidate path sets (min-min rules) only the lowest-loss one is
+    back-propagated (ALGORITHMS.md 1.8); `reduce` averages the candidate losses across
+    ranks first so every rank picks the same one. `model` wraps `supernet` (PathsLoss,
+    maybe inside DDP; `sync_last`: only the last micro-batch all-reduces gradients).
+    """
+    pick = 0
+    if len(choices) > 1:
+        losses = candidate_losses(supernet, space, rule, choices, xs, ys)
+        if reduce is not None:
+            losses = reduce(losses)
+        pick = min(range(len(losses)), key=losses.__getitem__)
+    paths = choices[pick]
+    sels = [selections(space, p) for p in paths]
+    weights = rule.loss_weights(paths)
+    micro, step_loss = len(xs), 0.0
+    for m, (x, y) in enumerate(zip(xs, ys, strict=True)):
+        last = m == micro - 1
+        with (model.no_sync() if sync_last and not last else nullcontext()):
+            loss = model(x, y, sels, weights) / micro
+            loss.backward()
+        step_loss += float(loss.detach())
+    return step_loss, pick
+
+
 def _keep_lowest(heap: list, loss: float, widths: tuple[int, ...], n: int) -> None:
     if n <= 0:
         return
@@ -212,8 +259,9 @@ def _check_compatible(state: dict, cfg: dict) -> None:
     if state.get("format") != FORMAT:
         raise SlimnasError("the checkpoint is not a slimnas supernet checkpoint")
     old = state["config"]
-    for key in ("space", "rule", "bins", "min_bins", "seed", "complementary", "data"):
-        if old[key] != cfg[key]:
+    for key in ("space", "rule", "rule_options", "bins", "min_bins", "flops_bins",
+                "flops_bins_min", "seed", "complementary", "data"):
+        if old.get(key, DEFAULTS.get(key)) != cfg[key]:
             raise SlimnasError(f"--resume: config {key!r} differs from the checkpoint's")
     for key in ("epochs", "batch_size", "lr", "micro_batches"):
         if old["train"][key] != cfg["train"][key]:

@@ -28,4 +28,4 @@ def get_rule(name: str, **options):
 
 
 def _load_builtins() -> None:
-    from slimnas.width.sharing import bcnet, bcnetv2, ua  # noqa: F401
+    from slimnas.width.sharing import bcnet, bcnetv2, cafenet, ua  # noqa: F401

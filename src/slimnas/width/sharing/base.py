@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
@@ -18,15 +19,22 @@ class SharingRule(ABC):
 
     name: str = ""
     enlarges: bool = False
+    minmin: bool = False  # several candidate path sets per width; train/score the best one
 
     @abstractmethod
     def paths(self, space: WidthSpace, widths: Sequence[int]) -> list[PathSpec]:
         """The sub-networks that train and score `widths`."""
 
+    def choices(self, space: WidthSpace, widths: Sequence[int],
+                rng: random.Random | None = None) -> list[list[PathSpec]]:
+        """Alternative path sets for `widths` (min-min rules); one for every other rule."""
+        return [self.paths(space, widths)]
+
     def loss_weights(self, paths: Sequence[PathSpec]) -> list[float]:
         return [1.0 / len(paths)] * len(paths)
 
     def make_space(self, family: str, bins: int, min_bins: int, **options) -> WidthSpace:
+        """`options`: the family's, plus get_space's flops_bins / flops_bins_min."""
         from slimnas.width.spaces import get_space
 
         return get_space(family, bins=bins, min_bins=min_bins, enlarge=self.enlarges, **options)

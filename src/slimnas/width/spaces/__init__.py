@@ -49,10 +49,13 @@ def build_spec(name: str, **options) -> NetSpec:
 
 
 def get_space(
-    name: str, bins: int = 4, min_bins: int = 1, enlarge: bool = False, **options
+    name: str, bins: int = 4, min_bins: int = 1, enlarge: bool = False,
+    flops_bins: bool = False, flops_bins_min: int = 2, **options
 ) -> WidthSpace:
-    """A width space of a registered family; `enlarge` widens it by (bins+min_bins)/bins."""
-    return WidthSpace(build_spec(name, **options), bins, min_bins, enlarge)
+    """A width space of a registered family; `enlarge` widens it by (bins+min_bins)/bins,
+    `flops_bins` gives every group its FLOPs-sensitive bin count (flops_bins.py)."""
+    return WidthSpace(build_spec(name, **options), bins, min_bins, enlarge,
+                      flops_bins=flops_bins, flops_bins_min=flops_bins_min)
 
 
 def _lookup(name: str) -> Callable[..., NetSpec]:

@@ -1,0 +1,195 @@
+"""Ranking study: does a fairer supernet rank widths better? (issue 4)
+
+1. Ground truth: `slimnas bench build` of cbm-mobilenet 0.25x on Fashion-MNIST 28x28x1,
+   --archs architectures (FLOPs-stratified) x 2 seeds each, trained stand-alone.
+2. Supernets: UA, BCNet, BCNetV2 (complementary pairs), CafeNet, the same epochs, data
+   subset and recipe, for every supernet seed.
+3. Every architecture of the ground truth scored in every supernet (`slimnas score`'s
+   `score_widths`: BN recalibration + held-out top-1; left/right averaged for BCNet rules;
+   CafeNet's best candidate).
+4. Kendall tau / Spearman of each rule against the true means, the FLOPs-alone baseline,
+   the spread over supernet seeds: JSON + a PNG bar chart.
+
+Every stage resumes: the builder keeps finished runs, a supernet resumes from its
+checkpoint, scoring from its .partial file. Rerun the same command after a kill.
+
+    python benchmarks/ranking_study.py [--dir runs/ranking-study] [--archs 100] [--epochs 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+RULES = {  # label: (rule, complementary, rule_options)
+    "UA": ("ua", False, {}),
+    "BCNet": ("bcnet", False, {}),
+    "BCNetV2": ("bcnetv2", True, {}),
+    "CafeNet": ("cafenet", False, {"offset": 1, "candidates": 4}),
+}
+SPACE = {"name": "cbm-mobilenet", "width_mult": 0.25, "input_size": 28, "in_channels": 1}
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def ground_truth(args) -> Path:
+    from slimnas.bench.build import build_benchmark
+
+    truth = Path(args.truth)
+    if truth.is_file() and not truth.with_name(truth.name + ".partial").exists():
+        return truth
+    log(f"ground truth -> {truth}")
+    res = build_benchmark(
+        SPACE["name"], {k: v for k, v in SPACE.items() if k != "name"}, args.archs, 2,
+        "fashion-mnist", truth, root=args.root, epochs=args.truth_epochs,
+        train_size=args.train_size, test_size=args.test_size, seed=0,
+        progress=args.progress)
+    log(f"ground truth done: {json.dumps(res)}")
+    return truth
+
+
+def supernet_config(args, label: str, seed: int) -> dict:
+    from slimnas.config import load_config
+
+    rule, complementary, options = RULES[label]
+    cfg = load_config(None, [])
+    cfg.update({"seed": seed, "out": str(Path(args.dir) / f"{label}-seed{seed}"), "rule": rule,
+                "complementary": complementary, "rule_options": dict(options),
+                "space": dict(SPACE)})
+    cfg["data"].update({"name": "fashion-mnist", "root": args.root, "held_out": args.held_out,
+                        "subset": args.train_size, "pad": 2})
+    cfg["train"].update({"epochs": args.epochs, "eval_every": 0, "progress": args.progress,
+                         "tensorboard": False, "batch_size": 64, "lr": 0.1})
+    cfg["score"].update({"recal_batches": args.recal_batches, "batch_size": 64})
+    return cfg
+
+
+def supernet(args, label: str, seed: int) -> Path:
+    from slimnas.io import load_checkpoint
+    from slimnas.width.train import CHECKPOINT, train_supernet
+
+    cfg = supernet_config(args, label, seed)
+    ckpt = Path(cfg["out"]) / CHECKPOINT
+    if ckpt.is_file() and load_checkpoint(ckpt)["epoch"] >= args.epochs:
+        return ckpt
+    log(f"supernet {label} seed {seed} ({'resume' if ckpt.is_file() else 'start'})")
+    t0 = time.perf_counter()
+    train_supernet(cfg, resume=ckpt.is_file())
+    log(f"supernet {label} seed {seed} done in {time.perf_counter() - t0:.0f} s")
+    return ckpt
+
+
+def scores(args, ckpt: Path, keys: list[str]) -> dict[str, float]:
+    from slimnas.io import read_json
+    from slimnas.width.checkpoint import load_supernet, score_widths
+
+    out = ckpt.parent / "scores.json"
+    if out.is_file():
+        return read_json(out)
+    log(f"scoring {len(keys)} widths in {ckpt.parent.name}")
+    loaded = load_supernet(ckpt)
+    widths = [loaded.ctx.space.parse(k) for k in keys]
+    return score_widths(loaded, widths, out, progress=args.progress, save_every=5)
+
+
+def plot(result: dict, file: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = list(result["rules"]) + ["FLOPs alone"]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, metric in zip(axes, ("kendall_tau", "spearman"), strict=True):
+        means, lows, highs = [], [], []
+        for r in result["rules"].values():
+            vals = [v for v in r["per_seed"][metric] if v is not None]
+            m = statistics.fmean(vals) if vals else float("nan")
+            means.append(m)
+            lows.append(m - min(vals) if vals else 0.0)
+            highs.append(max(vals) - m if vals else 0.0)
+        means.append(result["flops_alone"][metric] or float("nan"))
+        lows.append(0.0)
+        highs.append(0.0)
+        ax.bar(labels, means, yerr=[lows, highs], capsize=4,
+               color=["C0", "C1", "C2", "C3", "grey"][:len(labels)])
+        ax.set_title(f"{metric} vs ground truth (n={result['n']})")
+        ax.set_ylim(min([0.0] + [m - lo - 0.05 for m, lo in zip(means, lows, strict=True)
+                         if m == m]), 1.0)
+        ax.tick_params(axis="x", rotation=20)
+    fig.suptitle("cbm-mobilenet 0.25x on Fashion-MNIST: supernet ranking vs stand-alone training"
+                 "\n(bars: mean over supernet seeds, whiskers: min..max)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(file, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dir", default="runs/ranking-study")
+    ap.add_argument("--truth", default="benchmarks/results/fmnist_cbm_mobilenet_truth.json")
+    ap.add_argument("--out", default="benchmarks/results/ranking_study.json")
+    ap.add_argument("--root", default=None, help="Fashion-MNIST directory (Debian's default)")
+    ap.add_argument("--archs", type=int, default=100)
+    ap.add_argument("--train-size", type=int, default=10000)
+    ap.add_argument("--test-size", type=int, default=5000)
+    ap.add_argument("--truth-epochs", type=int, default=4)
+    ap.add_argument("--epochs", type=int, default=10, help="supernet epochs (every rule)")
+    ap.add_argument("--held-out", type=int, default=1000, help="scoring images")
+    ap.add_argument("--recal-batches", type=int, default=10)
+    ap.add_argument("--seeds", default="0,1", help="supernet seeds")
+    ap.add_argument("--rules", default=",".join(RULES))
+    ap.add_argument("--stage", choices=["truth", "supernets", "all"], default="all")
+    ap.add_argument("--progress", action="store_true")
+    args = ap.parse_args()
+    Path(args.dir).mkdir(parents=True, exist_ok=True)
+    truth = ground_truth(args)
+    if args.stage == "truth":
+        return
+    seeds = [int(s) for s in args.seeds.split(",")]
+    labels = [r for r in args.rules.split(",") if r]
+    for seed in seeds:
+        for label in labels:
+            supernet(args, label, seed)
+    if args.stage == "supernets":
+        return
+
+    from slimnas.bench.rank import rank_correlation
+    from slimnas.io import atomic_write_json, read_json
+
+    keys = sorted(read_json(truth))
+    result = {"benchmark": "ranking_study", "truth": str(truth), "n": len(keys),
+              "settings": {k: v for k, v in vars(args).items() if k != "progress"},
+              "space": SPACE, "rules": {}}
+    for label in labels:
+        per_seed = {"kendall_tau": [], "spearman": [], "kendall_tau_no_ones": []}
+        for seed in seeds:
+            ckpt = supernet(args, label, seed)
+            res = rank_correlation("mobilenet", scores(args, ckpt, keys), truth)
+            per_seed["kendall_tau"].append(res["all"]["kendall_tau"])
+            per_seed["spearman"].append(res["all"]["spearman"])
+            per_seed["kendall_tau_no_ones"].append(res["no_ones"]["kendall_tau"])
+            result["flops_alone"] = res["flops_alone"]["all"]
+        result["rules"][label] = {
+            "rule": RULES[label][0], "complementary": RULES[label][1],
+            "rule_options": RULES[label][2], "seeds": seeds, "per_seed": per_seed,
+            "mean": {m: statistics.fmean(v) for m, v in per_seed.items() if None not in v},
+            "spread": {m: max(v) - min(v) for m, v in per_seed.items() if None not in v},
+        }
+        log(f"{label}: tau {per_seed['kendall_tau']}  spearman {per_seed['spearman']}")
+    out = Path(args.out)
+    atomic_write_json(out, result)
+    plot(result, out.with_suffix(".png"))
+    print(json.dumps({r: v["mean"] for r, v in result["rules"].items()}
+                     | {"FLOPs alone": result["flops_alone"]}, indent=2))
+    log(f"-> {out} and {out.with_suffix('.png')}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,187 @@
+"""Build a width benchmark on your own data: train N architectures stand-alone, K seeds each.
+
+`slimnas bench build` picks N width vectors of a space stratified over FLOPs (the space,
+or a large seeded sample of it, sorted by FLOPs and cut into N equal-count strata, one
+seeded pick per stratum), trains each from scratch K times with one recipe, and writes a
+file in the Channel-Bench-Macro format: {key: {"acc": [...], "mean", "std", "flops",
+"params"}} (FLOPs = MACs; std with ddof 1, as the published files).
+
+Resumable: every finished (architecture, seed) run goes to `<out>.partial` at once (with
+the recipe, so a resume with different settings is refused), and `<out>` is rewritten after
+every completed architecture. A killed build reruns with the same command and loses at most
+the run in progress; finished entries are never retrained.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from slimnas.errors import SlimnasError
+from slimnas.io import atomic_write_json, read_json
+
+FORMAT = "slimnas-bench-build/1"
+SAMPLE_LIMIT = 100_000  # spaces up to this size are enumerated, larger ones sampled
+
+
+def stratified_archs(space, n: int, seed: int) -> list[tuple[int, ...]]:
+    """n distinct width vectors spread over the FLOPs range (one per equal-count stratum)."""
+    from slimnas.search.costs import all_widths_array, flops_batch
+
+    if n < 1:
+        raise SlimnasError(f"--archs must be >= 1, got {n}")
+    rng = random.Random(f"{seed}:bench-build")
+    grid = all_widths_array(space, SAMPLE_LIMIT)
+    if grid is None:  # too large to enumerate: a seeded uniform sample
+        nrng = np.random.default_rng(rng.getrandbits(63))
+        lo, hi = np.asarray(space.c_min), np.asarray(space.c_max)
+        grid = np.unique(nrng.integers(lo, hi + 1, size=(SAMPLE_LIMIT, len(lo))), axis=0)
+    if n > len(grid):
+        raise SlimnasError(f"--archs {n} exceeds the {len(grid)} architectures of the space")
+    flops = flops_batch(space, grid)
+    order = np.lexsort((np.arange(len(grid)), flops))  # by FLOPs, stable
+    picks = [int(stratum[rng.randrange(len(stratum))])
+             for stratum in np.array_split(order, n)]
+    return [tuple(int(v) for v in grid[i]) for i in picks]
+
+
+def _entry(accs: list[float], flops: int, params: int) -> dict:
+    return {"acc": accs, "mean": statistics.fmean(accs),
+            "std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
+            "flops": int(flops), "params": int(params)}
+
+
+def build_benchmark(space: str, options: dict, archs: int, seeds: int, data: str,
+                    out: str | Path, root: str | None = None, bins: int = 4,
+                    epochs: int = 3, batch_size: int = 64, lr: float = 0.05,
+                    weight_decay: float = 5e-4, train_size: int | None = None,
+                    test_size: int | None = None, pad: int = 2, flip: bool = False,
+                    seed: int = 0, device: str = "auto", progress: bool = True,
+                    log=sys.stderr) -> dict:
+    """Train and write the benchmark; returns {"out", "archs", "runs_done", "runs_trained"}."""
+    import torch
+
+    from slimnas.config import load_config
+    from slimnas.data import Augment, channel_stats, split_held_out, to_float
+    from slimnas.flops import cost_model
+    from slimnas.retrain import retrain
+    from slimnas.width.context import load_test, resolve_device, train_and_test
+    from slimnas.width.net import WidthNet
+    from slimnas.width.spaces import get_space
+    from slimnas.width.train import derived_seed
+
+    for name, v, lo in (("--seeds", seeds, 1), ("--epochs", epochs, 1),
+                        ("--batch-size", batch_size, 1), ("--bins", bins, 1)):
+        if v < lo:
+            raise SlimnasError(f"{name} must be >= {lo}, got {v}")
+    out = Path(out)
+    partial = out.with_name(out.name + ".partial")
+    if out.exists() and not partial.exists():
+        raise SlimnasError(f"{out} already exists and holds no unfinished build; "
+                           "choose another --out")
+    if not out.parent.is_dir():
+        raise SlimnasError(f"no such directory: {out.parent}")
+
+    cfg = load_config(None, [])
+    cfg["seed"] = seed
+    cfg["data"].update({"name": data, "root": root, "subset": train_size})
+    train, _ = train_and_test(cfg)  # the same subset as a supernet config with data.subset
+    test = load_test(cfg)
+    if test_size is not None and test_size < len(test):
+        _, test = split_held_out(test, int(test_size), seed)
+    _, c, h, _ = train.x.shape
+    opts = {"in_channels": c, "input_size": h, "num_classes": train.num_classes, **options}
+    wspace = get_space(space, bins=bins, min_bins=1, **opts)
+    model = cost_model(wspace.spec)
+
+    recipe = {"format": FORMAT, "space": space, "options": opts, "bins": bins,
+              "archs": archs, "seeds": seeds, "data": data, "root": root,
+              "epochs": epochs, "batch_size": batch_size, "lr": lr,
+              "weight_decay": weight_decay, "train_size": len(train), "test_size": len(test),
+              "pad": pad, "flip": flip, "seed": seed}
+    runs: dict[str, dict[str, float]] = {}
+    if partial.exists():
+        state = read_json(partial)
+        if not isinstance(state, dict) or state.get("recipe", {}).get("format") != FORMAT:
+            raise SlimnasError(f"{partial} is not a slimnas bench build in progress")
+        old = state["recipe"]
+        for key, value in recipe.items():
+            if old.get(key) != value:
+                raise SlimnasError(f"{partial}: this build was started with {key}="
+                                   f"{old.get(key)!r}, not {value!r}; rerun it unchanged")
+        keys, runs = state["keys"], state["runs"]
+    else:
+        keys = [wspace.key(w) for w in stratified_archs(wspace, archs, seed)]
+        atomic_write_json(partial, {"recipe": recipe, "keys": keys, "runs": runs})
+
+    dev = resolve_device(device)
+    mean, std = channel_stats(train)
+    train_x, train_y = to_float(train.x, mean, std).to(dev), train.y.to(dev)
+    test_x, test_y = to_float(test.x, mean, std).to(dev), test.y.to(dev)
+    augment = Augment(pad, flip)
+    todo = [(k, s) for k in keys for s in range(seeds) if str(s) not in runs.get(k, {})]
+    done_before = len(keys) * seeds - len(todo)
+    if done_before:
+        print(f"resuming {partial}: {done_before} of {len(keys) * seeds} runs done",
+              file=log)
+
+    def write_out() -> dict:
+        entries = {}
+        for k in keys:
+            accs = runs.get(k, {})
+            if len(accs) == seeds:
+                ch = wspace.channels_of(wspace.parse(k))
+                entries[k] = _entry([accs[str(s)] for s in range(seeds)],
+                                    model.macs(ch), model.params(ch))
+        atomic_write_json(out, entries)
+        return entries
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(keys) * seeds, initial=done_before, desc="bench build",
+               disable=not progress)
+    t0 = time.perf_counter()
+    for key, s in todo:
+        widths = wspace.parse(key)
+        run_seed = derived_seed(seed, "bench-build", key, s)
+        torch.manual_seed(run_seed)
+        net = WidthNet(wspace.spec, wspace.channels_of(widths), dynamic=False).to(dev)
+        stats = retrain(net, train_x, train_y, test_x, test_y, epochs, batch_size, lr,
+                        weight_decay=weight_decay, seed=run_seed, augment=augment,
+                        eval_each_epoch=False, measure_before=False)
+        runs.setdefault(key, {})[str(s)] = float(stats["held_out_top1"])
+        atomic_write_json(partial, {"recipe": recipe, "keys": keys, "runs": runs})
+        if len(runs[key]) == seeds:
+            write_out()
+        bar.update(1)
+        bar.set_postfix(arch=key, top1=f"{stats['held_out_top1']:.2f}")
+    bar.close()
+    entries = write_out()
+    partial.unlink(missing_ok=True)
+    flops = [e["flops"] for e in entries.values()]
+    return {"out": str(out), "archs": len(keys), "seeds": seeds,
+            "runs_trained": len(todo), "runs_done": len(keys) * seeds,
+            "seconds": round(time.perf_counter() - t0, 1),
+            "flops_range_macs": [min(flops), max(flops)],
+            "note": "FLOPs are MACs; acc = top-1 % on the test split"}
+
+
+def parse_options(items: list[str] | None) -> dict:
+    """`--option key=value` pairs (values parsed with yaml.safe_load, never eval)."""
+    import yaml
+
+    out = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise SlimnasError(f"--option {item!r} is not key=value")
+        try:
+            out[key] = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            out[key] = raw
+    return out

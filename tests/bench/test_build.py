@@ -1,0 +1,102 @@
+"""`slimnas bench build`: FLOPs-stratified picks, Channel-Bench-Macro format, resume."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import PYTHON, cli_env
+
+import slimnas.retrain as retrain_module
+from slimnas.bench.build import build_benchmark, stratified_archs
+from slimnas.errors import SlimnasError
+from slimnas.flops import cost_model
+from slimnas.io import read_json
+from slimnas.search.costs import flops_batch
+from slimnas.width.spaces import get_space
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+TINY = dict(space="cbm-mobilenet", options={"width_mult": 0.0625}, data="digits",
+            epochs=1, train_size=120, test_size=60, progress=False)
+
+
+def test_stratified_archs_cover_the_flops_range() -> None:
+    space = get_space("cbm-resnet", bins=4)
+    picks = stratified_archs(space, 10, seed=3)
+    assert len(set(picks)) == 10 and picks == stratified_archs(space, 10, seed=3)
+    assert picks != stratified_archs(space, 10, seed=4)
+    grid = np.array(list(space.all_widths()))
+    f = np.sort(flops_batch(space, grid))
+    mine = flops_batch(space, np.array(picks))
+    assert list(mine) == sorted(mine)  # one per stratum, in FLOPs order
+    for i, v in enumerate(mine):  # pick i lies inside stratum i of the sorted FLOPs
+        stratum = np.array_split(f, 10)[i]
+        assert stratum[0] <= v <= stratum[-1]
+    with pytest.raises(SlimnasError, match="exceeds"):
+        stratified_archs(get_space("plaincnn", bins=2, depth=2), 5, 0)
+
+
+def test_build_writes_the_benchmark_format(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    res = build_benchmark(archs=3, seeds=2, out=out, **TINY)
+    assert res["runs_trained"] == 6 and not (tmp_path / "bench.json.partial").exists()
+    bench = read_json(out)
+    space = get_space("cbm-mobilenet", bins=4, width_mult=0.0625, input_size=8, in_channels=1)
+    model = cost_model(space.spec)
+    assert len(bench) == 3
+    for key, e in bench.items():
+        assert len(key) == 7 and set(key) <= set("1234")
+        assert len(e["acc"]) == 2 and all(0 <= a <= 100 for a in e["acc"])
+        assert e["mean"] == pytest.approx(sum(e["acc"]) / 2)
+        assert e["std"] == pytest.approx(abs(e["acc"][0] - e["acc"][1]) / 2 ** 0.5)
+        ch = space.channels_of(space.parse(key))
+        assert e["flops"] == model.macs(ch) and e["params"] == model.params(ch)
+    with pytest.raises(SlimnasError, match="already exists"):
+        build_benchmark(archs=3, seeds=2, out=out, **TINY)
+
+
+def test_build_resumes_after_a_crash_without_retraining(tmp_path: Path, monkeypatch) -> None:
+    out = tmp_path / "bench.json"
+    real = retrain_module.retrain
+    calls = []
+
+    def crashing(*a, **k):
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # a kill in the middle of the 4th run
+        calls.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(retrain_module, "retrain", crashing)
+    with pytest.raises(KeyboardInterrupt):
+        build_benchmark(archs=3, seeds=2, out=out, **TINY)
+    partial = read_json(tmp_path / "bench.json.partial")
+    assert sum(len(v) for v in partial["runs"].values()) == 3
+    first = read_json(out)  # the architectures finished so far, in the final format
+    assert len(first) == 1
+    done = dict(partial["runs"])
+
+    calls.clear()
+    monkeypatch.setattr(retrain_module, "retrain", lambda *a, **k: (calls.append(1),
+                                                                    real(*a, **k))[1])
+    with pytest.raises(SlimnasError, match="epochs"):  # a different recipe is refused
+        build_benchmark(archs=3, seeds=2, out=out, **{**TINY, "epochs": 2})
+    res = build_benchmark(archs=3, seeds=2, out=out, **TINY)
+    assert len(calls) == 3 and res["runs_trained"] == 3  # only the missing runs
+    bench = read_json(out)
+    assert len(bench) == 3
+    for key, seeds in done.items():  # finished runs kept exactly
+        for s, acc in seeds.items():
+            assert bench[key]["acc"][int(s)] == acc
+
+
+def test_cli_bad_input_exits_2(tmp_path: Path) -> None:
+    cmd = [PYTHON, "-m", "slimnas", "bench", "build", "--space", "cbm-mobilenet", "--archs",
+           "2", "--data", "digits", "--out", str(tmp_path / "b.json")]
+    for extra, msg in ((["--option", "width_mult"], "key=value"),
+                       (["--option", "depth=3"], "no option"),
+                       (["--seeds", "0"], "--seeds")):
+        r = subprocess.run(cmd + extra, capture_output=True, text=True, env=cli_env())
+        assert r.returncode == 2, r.stderr
+        assert msg in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
