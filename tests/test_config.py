@@ -48,3 +48,14 @@ def test_dump_round_trip(tmp_path):
     f = tmp_path / "d.yaml"
     f.write_text(dump_config(cfg))
     assert load_config(f) == cfg
+
+
+def test_stored_configs_of_older_versions_get_new_keys_from_defaults():
+    from slimnas.config import DEFAULTS, with_defaults
+
+    old = {"seed": 3, "rule": "bcnet", "data": {"name": "digits", "held_out": 0.3}}
+    cfg = with_defaults(old)
+    assert cfg["seed"] == 3 and cfg["rule"] == "bcnet" and cfg["data"]["held_out"] == 0.3
+    assert cfg["data"]["subset"] is None and cfg["rule_options"] == {}
+    assert cfg["flops_bins"] is False and cfg["train"] == DEFAULTS["train"]
+    assert "subset" not in old["data"]  # the stored dict is not modified

@@ -108,6 +108,22 @@ def read_yaml(path: str | Path) -> dict:
     return data
 
 
+def with_defaults(cfg: dict) -> dict:
+    """A stored config (e.g. a checkpoint's) with keys added since it was written filled
+    in from DEFAULTS; the stored values win."""
+    out = copy.deepcopy(DEFAULTS)
+
+    def fill(base: dict, new: dict) -> None:
+        for key, value in new.items():
+            if isinstance(value, dict) and isinstance(base.get(key), dict):
+                fill(base[key], value)
+            else:
+                base[key] = copy.deepcopy(value)
+
+    fill(out, cfg)
+    return out
+
+
 def merge(base: dict, new: dict, where: str, prefix: str = "", free: bool = False) -> None:
     for key, value in new.items():
         name = f"{prefix}{key}"

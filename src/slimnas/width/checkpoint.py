@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from slimnas.config import with_defaults
 from slimnas.errors import SlimnasError
 from slimnas.io import atomic_write_json, load_checkpoint, read_json
 from slimnas.width.context import Context, build_context
@@ -29,7 +30,7 @@ def load_supernet(path: str | Path, device: torch.device | None = None) -> Loade
     state = load_checkpoint(path)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise SlimnasError(f"{path} is not a slimnas supernet checkpoint")
-    cfg = state["config"]
+    cfg = with_defaults(state["config"])  # checkpoints of older versions lack newer keys
     ctx = build_context(cfg, device)
     supernet = build_supernet(ctx.space).to(ctx.device)
     supernet.load_state_dict(state["model"])

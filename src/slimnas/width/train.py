@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from slimnas import distributed as D
-from slimnas.config import DEFAULTS, dump_config
+from slimnas.config import dump_config, with_defaults
 from slimnas.data import Augment
 from slimnas.errors import SlimnasError
 from slimnas.io import atomic_torch_save, atomic_write_bytes, atomic_write_json, load_checkpoint
@@ -258,10 +258,10 @@ def _keep_lowest(heap: list, loss: float, widths: tuple[int, ...], n: int) -> No
 def _check_compatible(state: dict, cfg: dict) -> None:
     if state.get("format") != FORMAT:
         raise SlimnasError("the checkpoint is not a slimnas supernet checkpoint")
-    old = state["config"]
+    old = with_defaults(state["config"])
     for key in ("space", "rule", "rule_options", "bins", "min_bins", "flops_bins",
                 "flops_bins_min", "seed", "complementary", "data"):
-        if old.get(key, DEFAULTS.get(key)) != cfg[key]:
+        if old[key] != cfg[key]:
             raise SlimnasError(f"--resume: config {key!r} differs from the checkpoint's")
     for key in ("epochs", "batch_size", "lr", "micro_batches"):
         if old["train"][key] != cfg["train"][key]:
