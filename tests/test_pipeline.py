@@ -48,3 +48,18 @@ def test_bad_search_settings_fail_before_training(tmp_path):
     with pytest.raises(SlimnasError, match="smallest"):
         run(cfg, progress=False)
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.slow
+def test_run_with_cafenet_and_flops_sensitive_bins(tmp_path):
+    cfg = tiny_config(tmp_path / "r", epochs=1)
+    cfg.update(rule="cafenet", complementary=False, flops_bins=True, bins=8)
+    cfg["rule_options"] = {"offset": 1, "candidates": 2}
+    cfg["search"].update(queries=6, budget="0.5")
+    cfg["retrain"].update(epochs=1)
+    res = run(cfg, progress=False)
+    arch = json.loads((tmp_path / "r" / "winner" / "arch.json").read_text())
+    assert arch["rule"] == "cafenet" and arch["widths"] == res["winner"]["widths"]
+    assert arch["group_bins"] != [8] * len(arch["group_bins"])  # per-group FLOPs-sensitive
+    assert arch["minmin"]["offset"] == 1 and len(arch["bins_used"]) == len(arch["widths"])
+    assert [len(ix) for ix in arch["channels"].values()] == arch["channel_counts"]
