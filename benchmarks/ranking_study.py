@@ -11,7 +11,9 @@
    the spread over supernet seeds: JSON + a PNG bar chart.
 
 Every stage resumes: the builder keeps finished runs, a supernet resumes from its
-checkpoint, scoring from its .partial file. Rerun the same command after a kill.
+checkpoint, scoring from its .partial file. Rerun the same command after a kill. On a
+2-core machine, `--stage supernets` in a second process trains the supernets while the
+default process builds the ground truth (then finds them done).
 
     python benchmarks/ranking_study.py [--dir runs/ranking-study] [--archs 100] [--epochs 10]
 """
@@ -145,13 +147,15 @@ def main() -> None:
     ap.add_argument("--recal-batches", type=int, default=10)
     ap.add_argument("--seeds", default="0,1", help="supernet seeds")
     ap.add_argument("--rules", default=",".join(RULES))
-    ap.add_argument("--stage", choices=["truth", "supernets", "all"], default="all")
+    ap.add_argument("--stage", choices=["truth", "supernets", "all"], default="all",
+                    help="truth or supernets alone (two processes can run them side by side)")
     ap.add_argument("--progress", action="store_true")
     args = ap.parse_args()
     Path(args.dir).mkdir(parents=True, exist_ok=True)
-    truth = ground_truth(args)
-    if args.stage == "truth":
-        return
+    if args.stage != "supernets":  # supernets alone can run beside a truth build
+        truth = ground_truth(args)
+        if args.stage == "truth":
+            return
     seeds = [int(s) for s in args.seeds.split(",")]
     labels = [r for r in args.rules.split(",") if r]
     for seed in seeds:
