@@ -261,6 +261,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("spaces", help="list the built-in spaces and their options")
     s.set_defaults(fn=cmd_spaces)
+
+    from slimnas.bnas.cli import register as register_bnas
+
+    register_bnas(sub, parser_class=_Parser)
     return p
 
 

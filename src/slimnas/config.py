@@ -71,12 +71,18 @@ _FREE_FORM = {"space", "options", "rule_options"}  # sections whose extra keys b
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> dict:
-    cfg = copy.deepcopy(DEFAULTS)
+    return layered_config(DEFAULTS, path, overrides)
+
+
+def layered_config(defaults: dict, path: str | Path | None = None,
+                   overrides: list[str] | None = None) -> dict:
+    """`defaults` <- the YAML file at `path` <- `key.sub=value` overrides, each checked."""
+    cfg = copy.deepcopy(defaults)
     if path is not None:
         merge(cfg, read_yaml(path), where=str(path))
     for item in overrides or []:
         key, sep, raw = item.partition("=")
-        if not sep or not key:
+        if not sep or not key.strip():
             raise SlimnasError(f"override {item!r} is not key=value")
         try:
             value = yaml.safe_load(raw) if raw.strip() else None

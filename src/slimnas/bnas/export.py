@@ -1,0 +1,94 @@
+"""Export an evaluation network like the width nets: a new directory, written atomically,
+holding `arch.json` (how to rebuild it), `genotype.json`, `model.pt` (state_dict, tensors
+only) and, optionally, `model.onnx` (input "input", output "logits", dynamic batch axis,
+checked with onnx). `load_exported_network(directory)` rebuilds it in a fresh process."""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+
+import torch
+
+from slimnas.bnas.eval_net import EvalNetwork, eval_spec_from
+from slimnas.bnas.genotype import Genotype, write_genotype
+from slimnas.errors import SlimnasError
+from slimnas.io import (
+    NewDirectory,
+    atomic_torch_save,
+    atomic_write_json,
+    load_checkpoint,
+    read_json,
+)
+
+FORMAT = "slimnas-bnas/1"
+ARCH_FILE = "arch.json"
+GENOTYPE_FILE = "genotype.json"
+WEIGHTS_FILE = "model.pt"
+ONNX_FILE = "model.onnx"
+ONNX_OPSET = 18
+
+
+def export_network(net: EvalNetwork, out_dir: str | os.PathLike, input_size: int,
+                   extra: dict | None = None, onnx: bool = True) -> Path:
+    """Write `net` (a CPU copy, eval mode) to the new directory `out_dir`; returns its path.
+
+    A non-empty `out_dir` is refused before any work (SlimnasError) and left untouched.
+    """
+    target = NewDirectory(out_dir)
+    net = copy.deepcopy(net).cpu().eval()
+    arch = {"format": FORMAT, "spec": net.describe(),
+            "params": sum(p.numel() for p in net.parameters()),
+            "input_shape": [1, net.spec.in_channels, input_size, input_size]}
+    clash = sorted(set(extra or {}) & set(arch))
+    if clash:
+        raise ValueError(f"extra fields would overwrite arch.json fields: {', '.join(clash)}")
+    arch.update(extra or {})
+    with target as tmp:
+        atomic_write_json(tmp / ARCH_FILE, arch)
+        write_genotype(net.genotype, tmp / GENOTYPE_FILE)
+        atomic_torch_save(net.state_dict(), tmp / WEIGHTS_FILE)
+        if onnx:
+            export_onnx(net, arch["input_shape"], tmp / ONNX_FILE)
+    return Path(out_dir)
+
+
+def export_onnx(net: torch.nn.Module, input_shape: list[int], file: Path) -> None:
+    """The width export's ONNX writer, TorchScript exporter first (0.6 s instead of 11-22 s
+    for these cell networks), the dynamo one as the fallback."""
+    from slimnas.width.export import export_onnx as write_onnx
+
+    write_onnx(net, input_shape, file, torchscript_first=True)
+
+
+def read_exported_arch(directory: str | os.PathLike) -> dict:
+    directory = Path(directory)
+    file = directory / ARCH_FILE
+    if not file.is_file():
+        raise SlimnasError(f"{directory} is not an exported bnas network: no {ARCH_FILE}")
+    arch = read_json(file)
+    if not isinstance(arch, dict) or arch.get("format") != FORMAT:
+        found = arch.get("format") if isinstance(arch, dict) else None
+        raise SlimnasError(f"{file}: unknown format {found!r}, expected {FORMAT!r}")
+    if not isinstance(arch.get("spec"), dict):
+        raise SlimnasError(f"{file}: missing field 'spec'")
+    return arch
+
+
+def load_exported_network(directory: str | os.PathLike) -> EvalNetwork:
+    """Rebuild an exported network (eval mode, on the CPU) from its directory alone."""
+    from slimnas.bnas.genotype import read_genotype
+
+    directory = Path(directory)
+    arch = read_exported_arch(directory)
+    genotype: Genotype = read_genotype(directory / GENOTYPE_FILE)
+    net = EvalNetwork(eval_spec_from(arch["spec"]), genotype)
+    state = load_checkpoint(directory / WEIGHTS_FILE)
+    try:
+        net.load_state_dict(state, strict=True)
+    except (RuntimeError, TypeError, AttributeError) as e:
+        detail = " ".join(str(e).split())[:300] or type(e).__name__
+        raise SlimnasError(f"{directory / WEIGHTS_FILE} does not match {ARCH_FILE}: "
+                           f"{detail}") from None
+    return net.eval()

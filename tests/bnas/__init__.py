@@ -1,0 +1,1 @@
+"""Tests of slimnas.bnas (a package: its conftest and test_cli must not shadow tests/ ones)."""
