@@ -1,6 +1,10 @@
 """The search trainer: CLR, warm-up, outputs, bit-exact resume, never overwriting."""
 
 import json
+import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -107,3 +111,26 @@ def test_resume_refuses_a_different_config(tiny):
         run_search(other, resume=True)
     with pytest.raises(SlimnasError, match="no checkpoint.pt"):
         run_search(tiny("b"), resume=True)
+
+
+@pytest.mark.slow
+def test_torchrun_two_ranks_search_and_agree(tmp_path, tiny_overrides):
+    """A real 2-process torchrun (gloo) search of the PC variant runs to the end and writes
+    its outputs (gradients of weights, alphas and betas are all-reduced)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2",
+           "--master_addr=127.0.0.1", f"--master_port={port}", "-m", "slimnas.cli", "bnas",
+           "search", f"out={out}", *tiny_overrides, "search.epochs=1", "variant=bnas-v2-pc"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (out / "genotype.json").is_file() and (out / "alphas.json").is_file()
+    state = load_checkpoint(out / "checkpoint.pt")
+    assert state["global_step"] == 2
+    for k, v in state["model"].items():
+        assert torch.isfinite(v.float()).all(), k
