@@ -88,12 +88,16 @@ def supernet(args, label: str, seed: int) -> Path:
 
 
 def scores(args, ckpt: Path, keys: list[str]) -> dict[str, float]:
-    from slimnas.io import read_json
+    from slimnas.io import atomic_write_json, read_json
     from slimnas.width.checkpoint import load_supernet, score_widths
 
     out = ckpt.parent / "scores.json"
     if out.is_file():
-        return read_json(out)
+        have = read_json(out)
+        if set(keys) <= set(have):
+            return {k: have[k] for k in keys}
+        # the ground truth grew: keep the scores made, score only the new keys
+        atomic_write_json(out.with_name(out.name + ".partial"), have)
     log(f"scoring {len(keys)} widths in {ckpt.parent.name}")
     loaded = load_supernet(ckpt)
     widths = [loaded.ctx.space.parse(k) for k in keys]
