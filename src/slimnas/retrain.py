@@ -7,13 +7,12 @@ random choice derived from (seed, step) as in supernet training.
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from slimnas.data import Augment
+from slimnas.runlog import cosine_factor
 from slimnas.width.evaluate import accuracy
 from slimnas.width.train import generator
 
@@ -39,8 +38,7 @@ def retrain(net: nn.Module, train_x: torch.Tensor, train_y: torch.Tensor, held_x
     opt = torch.optim.SGD([{"params": decay, "weight_decay": weight_decay},
                            {"params": rest, "weight_decay": 0.0}],
                           lr=lr, momentum=momentum, nesterov=momentum > 0)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / max(1, total))))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_factor(total))
     history = []
     bar = tqdm(total=total, desc="retrain", leave=False, disable=not progress)
     for epoch in range(epochs):

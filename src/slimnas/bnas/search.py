@@ -25,10 +25,6 @@ from slimnas.bnas.runs import (
     CHECKPOINT,
     average_gradients,
     check_out,
-    cosine_factor,
-    csv_bytes,
-    log_scalars,
-    tensorboard,
     torch_threads,
 )
 from slimnas.bnas.search_net import SearchNetwork, SearchSpec
@@ -36,6 +32,7 @@ from slimnas.config import dump_config
 from slimnas.data import Augment
 from slimnas.errors import SlimnasError
 from slimnas.io import atomic_torch_save, atomic_write_bytes, atomic_write_json, load_checkpoint
+from slimnas.runlog import cosine_factor, csv_bytes, log_scalars, tensorboard
 from slimnas.width.context import resolve_device
 from slimnas.width.train import generator
 

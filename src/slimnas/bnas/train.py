@@ -23,16 +23,13 @@ from slimnas.bnas.genotype import Genotype
 from slimnas.bnas.runs import (
     CHECKPOINT,
     check_out,
-    cosine_factor,
-    csv_bytes,
-    log_scalars,
-    tensorboard,
     torch_threads,
 )
 from slimnas.config import dump_config
 from slimnas.data import Augment
 from slimnas.errors import SlimnasError
 from slimnas.io import atomic_torch_save, atomic_write_bytes, atomic_write_json, load_checkpoint
+from slimnas.runlog import cosine_factor, csv_bytes, log_scalars, tensorboard
 from slimnas.width.context import resolve_device
 from slimnas.width.train import derived_seed, generator
 

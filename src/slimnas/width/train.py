@@ -9,11 +9,8 @@ widths. Checkpoints are written atomically at every epoch end (and every N steps
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import heapq
-import io
-import math
 import random
 import time
 from contextlib import nullcontext
@@ -28,6 +25,7 @@ from slimnas.config import dump_config, with_defaults
 from slimnas.data import Augment
 from slimnas.errors import SlimnasError
 from slimnas.io import atomic_torch_save, atomic_write_bytes, atomic_write_json, load_checkpoint
+from slimnas.runlog import cosine_factor, csv_bytes, log_scalars, tensorboard
 from slimnas.width.context import build_context, resolve_device
 from slimnas.width.evaluate import WidthScorer, preserved_bn
 from slimnas.width.net import build_supernet, selections
@@ -98,8 +96,7 @@ def train_supernet(cfg: dict, resume: bool = False, interrupt_at_step: int | Non
          {"params": no_decay, "weight_decay": 0.0}],
         lr=t["lr"], momentum=t["momentum"], nesterov=t["nesterov"] and t["momentum"] > 0,
     )
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total_steps) / total_steps)))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_factor(total_steps))
     records: list[tuple[float, tuple[int, ...]]] = []  # max-heap by -loss
     history: list[dict] = []
     step = 0
@@ -118,7 +115,7 @@ def train_supernet(cfg: dict, resume: bool = False, interrupt_at_step: int | Non
     scorer = WidthScorer(supernet, space, rule, ctx.recal_x, ctx.held_x, ctx.held_y,
                          cfg["score"]["recal_batches"], cfg["score"]["batch_size"],
                          recal_y=ctx.recal_y)
-    writer = _tensorboard(out, t["tensorboard"] and info.is_main)
+    writer = tensorboard(out, t["tensorboard"] and info.is_main)
     chunk = batch // (world * micro)
     start = time.time()
 
@@ -183,13 +180,9 @@ def train_supernet(cfg: dict, resume: bool = False, interrupt_at_step: int | Non
             row["acc_max"] = scorer.score(space.max_widths())
             row["acc_min"] = scorer.score(space.min_widths())
         history.append(row)
-        if writer is not None:
-            for k, v in row.items():
-                if k not in ("epoch", "step"):
-                    writer.add_scalar(f"supernet/{k}", v, step)
-            writer.flush()
+        log_scalars(writer, "supernet", row, step)
         if info.is_main:
-            atomic_write_bytes(out / "log.csv", _csv(history))
+            atomic_write_bytes(out / "log.csv", csv_bytes(history))
         save()
     if writer is not None:
         writer.close()
@@ -266,22 +259,3 @@ def _check_compatible(state: dict, cfg: dict) -> None:
     for key in ("epochs", "batch_size", "lr", "micro_batches"):
         if old["train"][key] != cfg["train"][key]:
             raise SlimnasError(f"--resume: train.{key} differs from the checkpoint's")
-
-
-def _csv(history: list[dict]) -> bytes:
-    keys: list[str] = []
-    for row in history:
-        keys += [k for k in row if k not in keys]
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=keys)
-    w.writeheader()
-    w.writerows(history)
-    return buf.getvalue().encode()
-
-
-def _tensorboard(out: Path, enabled: bool):
-    if not enabled:
-        return None
-    from torch.utils.tensorboard import SummaryWriter
-
-    return SummaryWriter(str(out / "tb"))
