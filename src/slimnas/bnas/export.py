@@ -19,7 +19,6 @@ from slimnas.io import (
     atomic_torch_save,
     atomic_write_json,
     load_checkpoint,
-    read_json,
 )
 
 FORMAT = "slimnas-bnas/1"
@@ -63,16 +62,12 @@ def export_onnx(net: torch.nn.Module, input_shape: list[int], file: Path) -> Non
 
 
 def read_exported_arch(directory: str | os.PathLike) -> dict:
-    directory = Path(directory)
-    file = directory / ARCH_FILE
-    if not file.is_file():
-        raise SlimnasError(f"{directory} is not an exported bnas network: no {ARCH_FILE}")
-    arch = read_json(file)
-    if not isinstance(arch, dict) or arch.get("format") != FORMAT:
-        found = arch.get("format") if isinstance(arch, dict) else None
-        raise SlimnasError(f"{file}: unknown format {found!r}, expected {FORMAT!r}")
-    if not isinstance(arch.get("spec"), dict):
-        raise SlimnasError(f"{file}: missing field 'spec'")
+    from slimnas.width.export import read_export_json
+
+    arch = read_export_json(directory, ARCH_FILE, FORMAT, ("spec",),
+                            what="an exported bnas network")
+    if not isinstance(arch["spec"], dict):
+        raise SlimnasError(f"{Path(directory) / ARCH_FILE}: 'spec' must be an object")
     return arch
 
 

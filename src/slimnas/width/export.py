@@ -154,17 +154,23 @@ def _quiet() -> Iterator[None]:
 
 def read_arch(directory: str | os.PathLike) -> dict:
     """The `arch.json` of an export directory (SlimnasError if missing or not ours)."""
+    return read_export_json(directory, ARCH_FILE, FORMAT, _REQUIRED)
+
+
+def read_export_json(directory: str | os.PathLike, name: str, fmt: str,
+                     required: tuple[str, ...] = (), what: str = "an exported model") -> dict:
+    """A JSON object `name` of an export directory, checked for its `format` and fields."""
     directory = Path(directory)
     if not directory.is_dir():
         raise SlimnasError(f"no exported model at {directory}: not a directory")
-    file = directory / ARCH_FILE
+    file = directory / name
     if not file.is_file():
-        raise SlimnasError(f"{directory} is not an exported model: no {ARCH_FILE}")
+        raise SlimnasError(f"{directory} is not {what}: no {name}")
     arch = read_json(file)
-    if not isinstance(arch, dict) or arch.get("format") != FORMAT:
+    if not isinstance(arch, dict) or arch.get("format") != fmt:
         found = arch.get("format") if isinstance(arch, dict) else None
-        raise SlimnasError(f"{file}: unknown format {found!r}, expected {FORMAT!r}")
-    missing = [k for k in _REQUIRED if k not in arch]
+        raise SlimnasError(f"{file}: unknown format {found!r}, expected {fmt!r}")
+    missing = [k for k in required if k not in arch]
     if missing:
         raise SlimnasError(f"{file}: missing field {missing[0]!r}")
     return arch
