@@ -71,6 +71,7 @@ class WidthScorer:
             [recal_y[i:i + batch_size] for i in range(0, n, batch_size)]
         self.held_x, self.held_y, self.batch_size = held_x, held_y, batch_size
         self._chosen: dict[tuple[int, ...], tuple[list[PathSpec], dict]] = {}
+        self._scores: dict[tuple[int, ...], dict[str, float]] = {}  # select="score" only
 
     def chosen_paths(self, widths: Sequence[int]) -> list[PathSpec]:
         """The paths that stand for `widths`: the rule's, or a min-min rule's best candidate."""
@@ -83,9 +84,10 @@ class WidthScorer:
         choices = self.rule.choices(self.space, w)
         if len(choices) == 1:
             return choices[0], {}
+        scored: list[dict[str, float]] = []
         if self.rule.select == "score":
-            values = [self._score(paths) for paths in choices]
-            values = [sum(v.values()) / len(v) for v in values]
+            scored = [self._score(paths) for paths in choices]
+            values = [sum(v.values()) / len(v) for v in scored]
             best = max(range(len(choices)), key=values.__getitem__)
         else:
             if self.recal_y is None:
@@ -98,12 +100,15 @@ class WidthScorer:
             best = min(range(len(choices)), key=values.__getitem__)
         info = {"candidates": len(choices), "select": self.rule.select,
                 "values": {c[0].side: v for c, v in zip(choices, values, strict=True)}}
+        if scored:  # already recalibrated and scored: score_paths reuses it
+            self._scores[w] = scored[best]
         self._chosen[w] = (choices[best], info)
         return self._chosen[w]
 
     def forget_choices(self) -> None:
         """Drop remembered candidate choices (the supernet's weights changed)."""
         self._chosen.clear()
+        self._scores.clear()
 
     def choice_info(self, widths: Sequence[int]) -> dict:
         """How a min-min rule's candidate was chosen (empty for other rules)."""
@@ -120,7 +125,9 @@ class WidthScorer:
         return out
 
     def score_paths(self, widths: Sequence[int]) -> dict[str, float]:
-        return self._score(self.chosen_paths(widths))
+        paths = self.chosen_paths(widths)
+        cached = self._scores.get(self.space.validate(widths))
+        return dict(cached) if cached is not None else self._score(paths)
 
     def score(self, widths: Sequence[int]) -> float:
         scores = self.score_paths(widths)
