@@ -51,7 +51,7 @@ def ground_truth(args) -> Path:
         SPACE["name"], {k: v for k, v in SPACE.items() if k != "name"}, args.archs, 2,
         "fashion-mnist", truth, root=args.root, epochs=args.truth_epochs,
         train_size=args.train_size, test_size=args.test_size, seed=0,
-        progress=args.progress)
+        progress=args.progress, jobs=args.jobs)
     log(f"ground truth done: {json.dumps(res)}")
     return truth
 
@@ -125,7 +125,8 @@ def plot(result: dict, file: Path) -> None:
         highs.append(0.0)
         ax.bar(labels, means, yerr=[lows, highs], capsize=4,
                color=["C0", "C1", "C2", "C3", "grey"][:len(labels)])
-        ax.set_title(f"{metric} vs ground truth (n={result['n']})")
+        ax.set_title(f"{metric} vs ground truth (n={result['n']}"
+                     f"{', interim' if result.get('interim') else ''})")
         ax.set_ylim(min([0.0] + [m - lo - 0.05 for m, lo in zip(means, lows, strict=True)
                          if m == m]), 1.0)
         ax.tick_params(axis="x", rotation=20)
@@ -151,13 +152,17 @@ def main() -> None:
     ap.add_argument("--recal-batches", type=int, default=10)
     ap.add_argument("--seeds", default="0,1", help="supernet seeds")
     ap.add_argument("--rules", default=",".join(RULES))
-    ap.add_argument("--stage", choices=["truth", "supernets", "all"], default="all",
-                    help="truth or supernets alone (two processes can run them side by side)")
+    ap.add_argument("--jobs", type=int, default=1, help="ground-truth runs trained at once")
+    ap.add_argument("--stage", choices=["truth", "supernets", "report", "all"], default="all",
+                    help="truth, or supernets (trained, then scored on every ground-truth "
+                    "key) alone: two processes can run them side by side; report: the "
+                    "correlations over the architectures finished so far")
     ap.add_argument("--progress", action="store_true")
     args = ap.parse_args()
     Path(args.dir).mkdir(parents=True, exist_ok=True)
-    if args.stage != "supernets":  # supernets alone can run beside a truth build
-        truth = ground_truth(args)
+    truth = Path(args.truth)
+    if args.stage in ("truth", "all"):
+        ground_truth(args)
         if args.stage == "truth":
             return
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -165,14 +170,28 @@ def main() -> None:
     for seed in seeds:
         for label in labels:
             supernet(args, label, seed)
-    if args.stage == "supernets":
+    if args.stage == "supernets":  # score every planned key, finished or not
+        partial = truth.with_name(truth.name + ".partial")
+        if partial.is_file():
+            from slimnas.io import read_json
+
+            planned = read_json(partial)["keys"]
+            for seed in seeds:
+                for label in labels:
+                    scores(args, supernet(args, label, seed), sorted(planned))
         return
+    if not truth.is_file():
+        sys.exit(f"no ground truth yet: {truth} (run --stage truth first)")
+    interim = truth.with_name(truth.name + ".partial").is_file()
 
     from slimnas.bench.rank import rank_correlation
     from slimnas.io import atomic_write_json, read_json
 
     keys = sorted(read_json(truth))
+    if len(keys) < 3:
+        sys.exit(f"{truth} has {len(keys)} finished architectures; a ranking needs 3")
     result = {"benchmark": "ranking_study", "truth": str(truth), "n": len(keys),
+              "interim": interim,
               "settings": {k: v for k, v in vars(args).items() if k != "progress"},
               "space": SPACE, "rules": {}}
     for label in labels:

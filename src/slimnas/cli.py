@@ -127,7 +127,7 @@ def cmd_bench_build(args) -> int:
         root=args.root, bins=args.bins, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, weight_decay=args.weight_decay, train_size=args.train_size,
         test_size=args.test_size, pad=args.pad, flip=args.flip, seed=args.seed,
-        device=args.device, progress=not args.no_progress)
+        device=args.device, progress=not args.no_progress, jobs=args.jobs)
     _print_json(res)
     return 0
 
@@ -245,6 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
     bb.add_argument("--flip", action="store_true", help="random horizontal flips")
     bb.add_argument("--seed", type=int, default=0)
     bb.add_argument("--device", default="auto")
+    bb.add_argument("--jobs", type=int, default=1,
+                    help="runs trained at once, one process and one thread each")
     bb.add_argument("--no-progress", action="store_true")
     bb.set_defaults(fn=cmd_bench_build)
 

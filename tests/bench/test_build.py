@@ -100,3 +100,14 @@ def test_cli_bad_input_exits_2(tmp_path: Path) -> None:
         r = subprocess.run(cmd + extra, capture_output=True, text=True, env=cli_env())
         assert r.returncode == 2, r.stderr
         assert msg in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_parallel_jobs_give_the_same_benchmark(tmp_path: Path) -> None:
+    one = build_benchmark(archs=2, seeds=2, out=tmp_path / "one.json", **TINY)
+    two = build_benchmark(archs=2, seeds=2, out=tmp_path / "two.json", jobs=2, **TINY)
+    assert one["runs_trained"] == two["runs_trained"] == 4
+    # each run is seeded by (seed, key, run) and trained with one thread in both builds
+    assert read_json(tmp_path / "one.json") == read_json(tmp_path / "two.json")
+    assert not (tmp_path / "two.json.partial").exists()
+    with pytest.raises(SlimnasError, match="--jobs"):
+        build_benchmark(archs=2, seeds=2, out=tmp_path / "three.json", jobs=0, **TINY)

@@ -62,21 +62,21 @@ def build_benchmark(space: str, options: dict, archs: int, seeds: int, data: str
                     weight_decay: float = 5e-4, train_size: int | None = None,
                     test_size: int | None = None, pad: int = 2, flip: bool = False,
                     seed: int = 0, device: str = "auto", progress: bool = True,
-                    log=sys.stderr) -> dict:
-    """Train and write the benchmark; returns {"out", "archs", "runs_done", "runs_trained"}."""
-    import torch
+                    jobs: int = 1, log=sys.stderr) -> dict:
+    """Train and write the benchmark; returns {"out", "archs", "runs_done", "runs_trained"}.
 
+    `jobs` > 1 trains that many runs at once, each in its own process with one torch
+    thread (a run's result depends only on its seed and the thread count, so a build with
+    jobs=N gives the same numbers as jobs=1 in a one-thread process)."""
     from slimnas.config import load_config
-    from slimnas.data import Augment, channel_stats, split_held_out, to_float
+    from slimnas.data import channel_stats, split_held_out, to_float
     from slimnas.flops import cost_model
-    from slimnas.retrain import retrain
     from slimnas.width.context import load_test, resolve_device, train_and_test
-    from slimnas.width.net import WidthNet
     from slimnas.width.spaces import get_space
-    from slimnas.width.train import derived_seed
 
     for name, v, lo in (("--seeds", seeds, 1), ("--epochs", epochs, 1),
-                        ("--batch-size", batch_size, 1), ("--bins", bins, 1)):
+                        ("--batch-size", batch_size, 1), ("--bins", bins, 1),
+                        ("--jobs", jobs, 1)):
         if v < lo:
             raise SlimnasError(f"{name} must be >= {lo}, got {v}")
     out = Path(out)
@@ -123,7 +123,6 @@ def build_benchmark(space: str, options: dict, archs: int, seeds: int, data: str
     mean, std = channel_stats(train)
     train_x, train_y = to_float(train.x, mean, std).to(dev), train.y.to(dev)
     test_x, test_y = to_float(test.x, mean, std).to(dev), test.y.to(dev)
-    augment = Augment(pad, flip)
     todo = [(k, s) for k in keys for s in range(seeds) if str(s) not in runs.get(k, {})]
     done_before = len(keys) * seeds - len(todo)
     if done_before:
@@ -146,20 +145,15 @@ def build_benchmark(space: str, options: dict, archs: int, seeds: int, data: str
     bar = tqdm(total=len(keys) * seeds, initial=done_before, desc="bench build",
                disable=not progress)
     t0 = time.perf_counter()
-    for key, s in todo:
-        widths = wspace.parse(key)
-        run_seed = derived_seed(seed, "bench-build", key, s)
-        torch.manual_seed(run_seed)
-        net = WidthNet(wspace.spec, wspace.channels_of(widths), dynamic=False).to(dev)
-        stats = retrain(net, train_x, train_y, test_x, test_y, epochs, batch_size, lr,
-                        weight_decay=weight_decay, seed=run_seed, augment=augment,
-                        eval_each_epoch=False, measure_before=False)
-        runs.setdefault(key, {})[str(s)] = float(stats["held_out_top1"])
+    job = _Job(wspace, seed, (train_x, train_y, test_x, test_y), epochs, batch_size, lr,
+               weight_decay, pad, flip, dev)
+    for key, s, top1 in _run_all(job, todo, jobs):
+        runs.setdefault(key, {})[str(s)] = top1
         atomic_write_json(partial, {"recipe": recipe, "keys": keys, "runs": runs})
         if len(runs[key]) == seeds:
             write_out()
         bar.update(1)
-        bar.set_postfix(arch=key, top1=f"{stats['held_out_top1']:.2f}")
+        bar.set_postfix(arch=key, top1=f"{top1:.2f}")
     bar.close()
     entries = write_out()
     partial.unlink(missing_ok=True)
@@ -169,6 +163,78 @@ def build_benchmark(space: str, options: dict, archs: int, seeds: int, data: str
             "seconds": round(time.perf_counter() - t0, 1),
             "flops_range_macs": [min(flops), max(flops)],
             "note": "FLOPs are MACs; acc = top-1 % on the test split"}
+
+
+class _Job:
+    """Everything one (architecture, seed) run needs; picklable for the worker processes."""
+
+    def __init__(self, wspace, seed, tensors, epochs, batch_size, lr, weight_decay, pad,
+                 flip, device):
+        self.wspace, self.seed, self.tensors = wspace, seed, tensors
+        self.recipe = (epochs, batch_size, lr, weight_decay)
+        self.pad, self.flip, self.device = pad, flip, device
+
+    def run(self, key: str, s: int) -> float:
+        import torch
+
+        from slimnas.data import Augment
+        from slimnas.retrain import retrain
+        from slimnas.width.net import WidthNet
+        from slimnas.width.train import derived_seed
+
+        epochs, batch_size, lr, weight_decay = self.recipe
+        widths = self.wspace.parse(key)
+        run_seed = derived_seed(self.seed, "bench-build", key, s)
+        torch.manual_seed(run_seed)
+        net = WidthNet(self.wspace.spec, self.wspace.channels_of(widths), dynamic=False)
+        tensors = (t.to(self.device) for t in self.tensors)
+        stats = retrain(net.to(self.device), *tensors, epochs, batch_size, lr,
+                        weight_decay=weight_decay, seed=run_seed,
+                        augment=Augment(self.pad, self.flip), eval_each_epoch=False,
+                        measure_before=False)
+        return float(stats["held_out_top1"])
+
+
+_WORKER_JOB: _Job | None = None
+
+
+def _worker_init(job: _Job) -> None:
+    global _WORKER_JOB
+    import torch
+
+    torch.set_num_threads(1)
+    _WORKER_JOB = job
+
+
+def _worker_run(key: str, s: int) -> tuple[str, int, float]:
+    assert _WORKER_JOB is not None
+    return key, s, _WORKER_JOB.run(key, s)
+
+
+def _run_all(job: _Job, todo: list[tuple[str, int]], jobs: int):
+    """Yield (key, seed, top-1) as runs finish: in order in this process, or from a pool of
+    `jobs` spawned processes (a failed run stops the build; finished runs are kept)."""
+    if jobs == 1 or len(todo) <= 1:
+        for key, s in todo:
+            yield key, s, job.run(key, s)
+        return
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    if job.device.type != "cpu":  # CUDA tensors do not cross a spawn; workers copy back
+        job = _Job(job.wspace, job.seed, tuple(t.cpu() for t in job.tensors), *job.recipe,
+                   job.pad, job.flip, job.device)
+    with ProcessPoolExecutor(min(jobs, len(todo)), mp_context=mp.get_context("spawn"),
+                             initializer=_worker_init, initargs=(job,)) as pool:
+        pending = {pool.submit(_worker_run, key, s) for key, s in todo}
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    yield fut.result()
+        finally:
+            for fut in pending:
+                fut.cancel()
 
 
 def parse_options(items: list[str] | None) -> dict:
