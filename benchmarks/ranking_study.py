@@ -33,6 +33,9 @@ RULES = {  # label: (rule, complementary, rule_options)
     "BCNetV2": ("bcnetv2", True, {}),
     "CafeNet": ("cafenet", False, {"offset": 1, "candidates": 4}),
 }
+# scoring-only variants: the same supernets, scored with other rule options (CafeNet's best
+# candidate out of a bigger sample than the 4 it was trained with)
+RESCORE = {"CafeNet": [{"candidates": 16}, {"candidates": 32}]}
 SPACE = {"name": "cbm-mobilenet", "width_mult": 0.25, "input_size": 28, "in_channels": 1}
 
 
@@ -87,11 +90,18 @@ def supernet(args, label: str, seed: int) -> Path:
     return ckpt
 
 
-def scores(args, ckpt: Path, keys: list[str]) -> dict[str, float]:
+def rescore_label(label: str, options: dict) -> str:
+    return f"{label} ({', '.join(f'{k} {v}' for k, v in options.items())})"
+
+
+def scores(args, ckpt: Path, keys: list[str], options: dict | None = None) -> dict[str, float]:
+    """Every key's score in this supernet (resumable), with the rule's options overridden
+    by `options` at scoring time (the trained weights are the same)."""
     from slimnas.io import atomic_write_json, read_json
     from slimnas.width.checkpoint import load_supernet, score_widths
 
-    out = ckpt.parent / "scores.json"
+    suffix = "".join(f"-{k}{v}" for k, v in (options or {}).items())
+    out = ckpt.parent / f"scores{suffix}.json"
     if out.is_file():
         have = read_json(out)
         if set(keys) <= set(have):
@@ -100,6 +110,10 @@ def scores(args, ckpt: Path, keys: list[str]) -> dict[str, float]:
         atomic_write_json(out.with_name(out.name + ".partial"), have)
     log(f"scoring {len(keys)} widths in {ckpt.parent.name}")
     loaded = load_supernet(ckpt)
+    for key, value in (options or {}).items():
+        if not hasattr(loaded.ctx.rule, key):
+            raise SystemExit(f"rule {loaded.ctx.rule.name} has no option {key}")
+        setattr(loaded.ctx.rule, key, value)
     widths = [loaded.ctx.space.parse(k) for k in keys]
     return score_widths(loaded, widths, out, progress=args.progress, save_every=5)
 
@@ -111,7 +125,7 @@ def plot(result: dict, file: Path) -> None:
     import matplotlib.pyplot as plt
 
     labels = list(result["rules"]) + ["FLOPs alone"]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     for ax, metric in zip(axes, ("kendall_tau", "spearman"), strict=True):
         means, lows, highs = [], [], []
         for r in result["rules"].values():
@@ -124,7 +138,7 @@ def plot(result: dict, file: Path) -> None:
         lows.append(0.0)
         highs.append(0.0)
         ax.bar(labels, means, yerr=[lows, highs], capsize=4,
-               color=["C0", "C1", "C2", "C3", "grey"][:len(labels)])
+               color=[f"C{i}" for i in range(len(labels) - 1)] + ["grey"])
         ax.set_title(f"{metric} vs ground truth (n={result['n']}"
                      f"{', interim' if result.get('interim') else ''})")
         ax.set_ylim(min([0.0] + [m - lo - 0.05 for m, lo in zip(means, lows, strict=True)
@@ -178,7 +192,9 @@ def main() -> None:
             planned = read_json(partial)["keys"]
             for seed in seeds:
                 for label in labels:
-                    scores(args, supernet(args, label, seed), sorted(planned))
+                    ckpt = supernet(args, label, seed)
+                    for options in [{}, *RESCORE.get(label, [])]:
+                        scores(args, ckpt, sorted(planned), options)
         return
     if not truth.is_file():
         sys.exit(f"no ground truth yet: {truth} (run --stage truth first)")
@@ -195,21 +211,27 @@ def main() -> None:
               "settings": {k: v for k, v in vars(args).items() if k != "progress"},
               "space": SPACE, "rules": {}}
     for label in labels:
-        per_seed = {"kendall_tau": [], "spearman": [], "kendall_tau_no_ones": []}
-        for seed in seeds:
-            ckpt = supernet(args, label, seed)
-            res = rank_correlation("mobilenet", scores(args, ckpt, keys), truth)
-            per_seed["kendall_tau"].append(res["all"]["kendall_tau"])
-            per_seed["spearman"].append(res["all"]["spearman"])
-            per_seed["kendall_tau_no_ones"].append(res["no_ones"]["kendall_tau"])
-            result["flops_alone"] = res["flops_alone"]["all"]
-        result["rules"][label] = {
-            "rule": RULES[label][0], "complementary": RULES[label][1],
-            "rule_options": RULES[label][2], "seeds": seeds, "per_seed": per_seed,
-            "mean": {m: statistics.fmean(v) for m, v in per_seed.items() if None not in v},
-            "spread": {m: max(v) - min(v) for m, v in per_seed.items() if None not in v},
-        }
-        log(f"{label}: tau {per_seed['kendall_tau']}  spearman {per_seed['spearman']}")
+        for options in [{}, *RESCORE.get(label, [])]:
+            name = rescore_label(label, options) if options else label
+            per_seed = {"kendall_tau": [], "spearman": [], "kendall_tau_no_ones": [],
+                        "mean_score": []}
+            for seed in seeds:
+                ckpt = supernet(args, label, seed)
+                sc = scores(args, ckpt, keys, options)
+                res = rank_correlation("mobilenet", sc, truth)
+                per_seed["kendall_tau"].append(res["all"]["kendall_tau"])
+                per_seed["spearman"].append(res["all"]["spearman"])
+                per_seed["kendall_tau_no_ones"].append(res["no_ones"]["kendall_tau"])
+                per_seed["mean_score"].append(statistics.fmean(sc.values()))
+                result["flops_alone"] = res["flops_alone"]["all"]
+            result["rules"][name] = {
+                "rule": RULES[label][0], "complementary": RULES[label][1],
+                "rule_options": RULES[label][2], "scored_with": options, "seeds": seeds,
+                "per_seed": per_seed,
+                "mean": {m: statistics.fmean(v) for m, v in per_seed.items() if None not in v},
+                "spread": {m: max(v) - min(v) for m, v in per_seed.items() if None not in v},
+            }
+            log(f"{name}: tau {per_seed['kendall_tau']}  spearman {per_seed['spearman']}")
     out = Path(args.out)
     atomic_write_json(out, result)
     plot(result, out.with_suffix(".png"))

@@ -6,21 +6,60 @@ stride), odd sizes included, so an 8 x 8 digit can go through two reductions.
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from slimnas.bnas.genotype import PARAMETER_FREE, PRIMITIVES
 
-__all__ = ["PARAMETER_FREE", "PRIMITIVES", "make_op"]
+__all__ = ["PARAMETER_FREE", "PRIMITIVES", "make_op", "shared_relu"]
 
+_RELU_CACHE: ContextVar[dict | None] = ContextVar("slimnas_relu_cache", default=None)
+
+
+@contextmanager
+def shared_relu() -> Iterator[None]:
+    """Within this block every `ReLU` module computes relu(x) once per input tensor.
+
+    A search cell applies a ReLU to the same tensor many times: each of the four conv
+    primitives of every edge leaving a state, and the adapters of the cells and side paths
+    reading the same cell output. Each copy is kept for backward. Sharing one output is
+    the same function and the same gradients (summed before the mask instead of after),
+    and keeps one copy instead of up to 16 per state. Inputs are held weakly, so the cache
+    keeps nothing alive that autograd does not keep already.
+    """
+    token = _RELU_CACHE.set({})
+    try:
+        yield
+    finally:
+        _RELU_CACHE.reset(token)
+
+
+class ReLU(nn.ReLU):
+    """nn.ReLU that shares its output inside `shared_relu()` (same state_dict, no params)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        cache = _RELU_CACHE.get()
+        if cache is None or self.inplace:
+            return super().forward(x)
+        hit = cache.get(id(x))
+        if hit is not None and hit[0]() is x:
+            return hit[1]
+        out = F.relu(x)
+        cache[id(x)] = (weakref.ref(x), out)
+        return out
 
 
 class ReLUConvBN(nn.Sequential):
     def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, padding: int,
                  affine: bool = True):
         super().__init__(
-            nn.ReLU(inplace=False),
+            ReLU(inplace=False),
             nn.Conv2d(c_in, c_out, kernel, stride, padding, bias=False),
             nn.BatchNorm2d(c_out, affine=affine),
         )
@@ -32,7 +71,7 @@ class DilConv(nn.Sequential):
     def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, padding: int,
                  dilation: int, affine: bool = True):
         super().__init__(
-            nn.ReLU(inplace=False),
+            ReLU(inplace=False),
             nn.Conv2d(c_in, c_in, kernel, stride, padding, dilation=dilation, groups=c_in,
                       bias=False),
             nn.Conv2d(c_in, c_out, 1, bias=False),
@@ -65,22 +104,24 @@ class Zero(nn.Module):
 class FactorizedReduce(nn.Module):
     """Halve the resolution with two 1x1 stride-2 convs on offset grids, concat, BN.
 
-    The offset grid reads a zero-padded copy, so odd sizes give ceil(H / 2) like the other
-    ops; at even sizes the padding is never read (identical to DARTS).
+    At odd sizes the offset grid reads a zero-padded copy, so they give ceil(H / 2) like
+    the other ops; at even sizes the padding would never be read, so the offset conv reads a
+    view of the input instead (identical to DARTS, and no padded copy kept for backward).
     """
 
     def __init__(self, c_in: int, c_out: int, affine: bool = True):
         super().__init__()
         if c_out % 2:
             raise ValueError(f"FactorizedReduce needs an even c_out, got {c_out}")
-        self.relu = nn.ReLU(inplace=False)
+        self.relu = ReLU(inplace=False)
         self.conv_1 = nn.Conv2d(c_in, c_out // 2, 1, stride=2, bias=False)
         self.conv_2 = nn.Conv2d(c_in, c_out // 2, 1, stride=2, bias=False)
         self.bn = nn.BatchNorm2d(c_out, affine=affine)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.relu(x)
-        shifted = F.pad(x, (0, 1, 0, 1))[:, :, 1:, 1:]
+        odd = x.shape[-2] % 2 or x.shape[-1] % 2
+        shifted = (F.pad(x, (0, 1, 0, 1)) if odd else x)[:, :, 1:, 1:]
         return self.bn(torch.cat([self.conv_1(x), self.conv_2(shifted)], dim=1))
 
 

@@ -10,7 +10,7 @@ from torch import nn
 
 from slimnas.bnas.bodies import BroadBody, DartsBody, default_reductions
 from slimnas.bnas.genotype import CELLS, Genotype, derive_genotype, num_edges
-from slimnas.bnas.ops import PRIMITIVES
+from slimnas.bnas.ops import PRIMITIVES, shared_relu
 from slimnas.bnas.search_cell import SearchCell, edge_softmax
 
 
@@ -74,7 +74,10 @@ class SearchNetwork(nn.Module):
         def run_cell(cell, s0, s1):
             return cell(s0, s1, weights[cell.kind], None if edge is None else edge[cell.kind])
 
-        return self.body(x, run_cell)
+        if not torch.is_grad_enabled():  # nothing is kept for backward: nothing to share
+            return self.body(x, run_cell)
+        with shared_relu():
+            return self.body(x, run_cell)
 
     @torch.no_grad()
     def arch_state(self) -> dict:
