@@ -185,11 +185,12 @@ def main() -> None:
         for label in labels:
             supernet(args, label, seed)
     if args.stage == "supernets":  # score every planned key, finished or not
-        partial = truth.with_name(truth.name + ".partial")
-        if partial.is_file():
-            from slimnas.io import read_json
+        from slimnas.io import read_json
 
-            planned = read_json(partial)["keys"]
+        partial = truth.with_name(truth.name + ".partial")
+        planned = (read_json(partial)["keys"] if partial.is_file()
+                   else list(read_json(truth)) if truth.is_file() else None)
+        if planned:
             for seed in seeds:
                 for label in labels:
                     ckpt = supernet(args, label, seed)
