@@ -143,7 +143,7 @@ def plot(result: dict, file: Path) -> None:
                      f"{', interim' if result.get('interim') else ''})")
         ax.set_ylim(min([0.0] + [m - lo - 0.05 for m, lo in zip(means, lows, strict=True)
                          if m == m]), 1.0)
-        ax.tick_params(axis="x", rotation=20)
+        ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
     fig.suptitle("cbm-mobilenet 0.25x on Fashion-MNIST: supernet ranking vs stand-alone training"
                  "\n(bars: mean over supernet seeds, whiskers: min..max)", fontsize=9)
     fig.tight_layout()
