@@ -109,11 +109,7 @@ def scores(args, ckpt: Path, keys: list[str], options: dict | None = None) -> di
         # the ground truth grew: keep the scores made, score only the new keys
         atomic_write_json(out.with_name(out.name + ".partial"), have)
     log(f"scoring {len(keys)} widths in {ckpt.parent.name}")
-    loaded = load_supernet(ckpt)
-    for key, value in (options or {}).items():
-        if not hasattr(loaded.ctx.rule, key):
-            raise SystemExit(f"rule {loaded.ctx.rule.name} has no option {key}")
-        setattr(loaded.ctx.rule, key, value)
+    loaded = load_supernet(ckpt, rule_options=options)
     widths = [loaded.ctx.space.parse(k) for k in keys]
     return score_widths(loaded, widths, out, progress=args.progress, save_every=5)
 

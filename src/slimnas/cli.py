@@ -74,7 +74,10 @@ def cmd_score(args) -> int:
     out = Path(args.out)
     if out.exists():
         raise SlimnasError(f"{out} exists; choose another --out")
-    loaded = load_supernet(args.checkpoint)
+    from slimnas.config import parse_key_values
+
+    loaded = load_supernet(args.checkpoint, recal_batches=args.recal_batches,
+                           rule_options=parse_key_values(args.rule_option, "--rule-option"))
     space = loaded.ctx.space
     if args.all:
         if space.size() > MAX_ALL:
@@ -120,10 +123,11 @@ def cmd_bench_rank(args) -> int:
 
 
 def cmd_bench_build(args) -> int:
-    from slimnas.bench.build import build_benchmark, parse_options
+    from slimnas.bench.build import build_benchmark
+    from slimnas.config import parse_key_values
 
     res = build_benchmark(
-        args.space, parse_options(args.option), args.archs, args.seeds, args.data, args.out,
+        args.space, parse_key_values(args.option), args.archs, args.seeds, args.data, args.out,
         root=args.root, bins=args.bins, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, weight_decay=args.weight_decay, train_size=args.train_size,
         test_size=args.test_size, pad=args.pad, flip=args.flip, seed=args.seed,
@@ -198,6 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--archs", help="JSON list of width keys, or one key a line")
     which.add_argument("--all", action="store_true", help="every width of a small space")
     c.add_argument("--out", required=True, help="scores JSON {key: score} (resumes a partial)")
+    c.add_argument("--recal-batches", type=int, default=None,
+                   help="BN recalibration batches (default: the training config's)")
+    c.add_argument("--rule-option", action="append", metavar="KEY=VALUE",
+                   help="a scoring option of the rule, e.g. candidates=16 for cafenet")
     c.set_defaults(fn=cmd_score)
 
     b = sub.add_parser("bench", help="Channel-Bench-Macro")

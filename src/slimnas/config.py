@@ -173,3 +173,17 @@ def _check_type(name: str, default: Any, value: Any, where: str) -> Any:
 
 def dump_config(cfg: dict) -> str:
     return yaml.safe_dump(cfg, sort_keys=False)
+
+
+def parse_key_values(items: list[str] | None, flag: str = "--option") -> dict:
+    """`--option key=value` pairs (values parsed with yaml.safe_load, never eval)."""
+    out = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise SlimnasError(f"{flag} {item!r} is not key=value")
+        try:
+            out[key] = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            out[key] = raw
+    return out

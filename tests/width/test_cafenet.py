@@ -196,6 +196,18 @@ def test_trained_cafenet_supernet_scores_and_exports_its_best_candidate(tmp_path
     assert by_score.chosen_paths(widths)[0].side == best
     assert by_score.score(widths) == pytest.approx(info["values"][best])
 
+    # scoring options may change after training (more candidates, more recalibration) ...
+    more = load_supernet(tmp_path / "sn" / "checkpoint.pt", recal_batches=3,
+                         rule_options={"candidates": 8, "select": "score"})
+    assert more.ctx.rule.candidates == 8 and more.ctx.rule.offset == 1
+    assert len(more.scorer.recal) == 3 and more.scorer.choice_info(widths)["candidates"] == 8
+    assert more.scorer.choice_info(widths)["select"] == "score"
+    # ... what the weights were trained with may not
+    with pytest.raises(SlimnasError, match="'offset' cannot change after training"):
+        load_supernet(tmp_path / "sn" / "checkpoint.pt", rule_options={"offset": 2})
+    with pytest.raises(SlimnasError, match="recal_batches"):
+        load_supernet(tmp_path / "sn" / "checkpoint.pt", recal_batches=0)
+
 
 def test_fairness_counts_refuse_a_minmin_rule() -> None:
     from slimnas.width.fairness import bin_usage

@@ -91,3 +91,15 @@ def test_score_widths_resumes_from_partial_and_cli_writes_table(trained, tmp_pat
     code = main(["score", "--checkpoint", str(trained), "--archs", str(keys),
                  "--out", str(tmp_path / "x.json")])
     assert code == 2 and "outside" in capsys.readouterr().err
+    keys.write_text("2314234\n")
+    for extra, msg in ((["--rule-option", "candidates=4"], "cannot change after training"),
+                       (["--rule-option", "candidates"], "--rule-option 'candidates' is not"),
+                       (["--recal-batches", "0"], "recal_batches must be >= 1")):
+        code = main(["score", "--checkpoint", str(trained), "--archs", str(keys),
+                     "--out", str(tmp_path / "y.json"), *extra])
+        err = capsys.readouterr().err
+        assert code == 2 and msg in err and len(err.strip().splitlines()) == 1, err
+        assert not (tmp_path / "y.json").exists()
+    code = main(["score", "--checkpoint", str(trained), "--archs", str(keys),
+                 "--out", str(tmp_path / "y.json"), "--recal-batches", "1"])
+    assert code == 0 and list(json.loads((tmp_path / "y.json").read_text())) == ["2314234"]

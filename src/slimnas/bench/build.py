@@ -235,19 +235,3 @@ def _run_all(job: _Job, todo: list[tuple[str, int]], jobs: int):
         finally:
             for fut in pending:
                 fut.cancel()
-
-
-def parse_options(items: list[str] | None) -> dict:
-    """`--option key=value` pairs (values parsed with yaml.safe_load, never eval)."""
-    import yaml
-
-    out = {}
-    for item in items or []:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise SlimnasError(f"--option {item!r} is not key=value")
-        try:
-            out[key] = yaml.safe_load(raw)
-        except yaml.YAMLError:
-            out[key] = raw
-    return out

@@ -26,11 +26,33 @@ class LoadedSupernet:
     scorer: WidthScorer
 
 
-def load_supernet(path: str | Path, device: torch.device | None = None) -> LoadedSupernet:
+def load_supernet(path: str | Path, device: torch.device | None = None,
+                  recal_batches: int | None = None,
+                  rule_options: dict | None = None) -> LoadedSupernet:
+    """Reload a supernet checkpoint for scoring and export.
+
+    `recal_batches` and `rule_options` override the training config's scoring settings:
+    only a rule's `scoring_options` may change (e.g. CafeNet's candidates), never what
+    the weights were trained with.
+    """
     state = load_checkpoint(path)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise SlimnasError(f"{path} is not a slimnas supernet checkpoint")
     cfg = with_defaults(state["config"])  # checkpoints of older versions lack newer keys
+    if recal_batches is not None:
+        if recal_batches < 1:
+            raise SlimnasError(f"recal_batches must be >= 1, got {recal_batches}")
+        cfg["score"]["recal_batches"] = recal_batches
+    if rule_options:
+        from slimnas.width.sharing import get_rule
+
+        allowed = get_rule(cfg["rule"], **cfg["rule_options"]).scoring_options
+        for key in rule_options:
+            if key not in allowed:
+                raise SlimnasError(
+                    f"rule {cfg['rule']!r}: {key!r} cannot change after training "
+                    f"(scoring options: {', '.join(allowed) or 'none'})")
+        cfg["rule_options"] = {**cfg["rule_options"], **rule_options}
     ctx = build_context(cfg, device)
     supernet = build_supernet(ctx.space).to(ctx.device)
     supernet.load_state_dict(state["model"])

@@ -20,6 +20,8 @@ class SharingRule(ABC):
     name: str = ""
     enlarges: bool = False
     minmin: bool = False  # several candidate path sets per width; train/score the best one
+    # options that only change how a trained supernet is scored (may differ from training)
+    scoring_options: tuple[str, ...] = ()
 
     @abstractmethod
     def paths(self, space: WidthSpace, widths: Sequence[int]) -> list[PathSpec]:

@@ -43,6 +43,7 @@ def free_choices(k: int, c: int, r: int) -> tuple[tuple[int, ...], list[tuple[in
 class CafeNetRule(SharingRule):
     name = "cafenet"
     minmin = True
+    scoring_options = ("candidates", "select", "select_batches")
 
     def __init__(self, offset: int = 1, candidates: int = 8, select: str = "loss",
                  select_batches: int = 2):
