@@ -135,6 +135,11 @@ def plot(result: dict, file: Path) -> None:
         highs.append(0.0)
         ax.bar(labels, means, yerr=[lows, highs], capsize=4,
                color=[f"C{i}" for i in range(len(labels) - 1)] + ["grey"])
+        ceiling = result.get("truth_noise", {}).get(f"seed0_vs_seed1_{metric}")
+        if ceiling is not None:
+            ax.axhline(ceiling, ls="--", color="k", lw=1,
+                       label="ground truth: seed 0 vs seed 1")
+            ax.legend(loc="lower right", fontsize=8)
         ax.set_title(f"{metric} vs ground truth (n={result['n']}"
                      f"{', interim' if result.get('interim') else ''})")
         ax.set_ylim(min([0.0] + [m - lo - 0.05 for m, lo in zip(means, lows, strict=True)
@@ -203,8 +208,19 @@ def main() -> None:
     keys = sorted(read_json(truth))
     if len(keys) < 3:
         sys.exit(f"{truth} has {len(keys)} finished architectures; a ranking needs 3")
+    from scipy.stats import kendalltau, spearmanr
+
+    table = read_json(truth)
+    runs = [[table[k]["acc"][s] for k in keys] for s in range(2)]
+    noise = {  # how well one ground-truth seed ranks the other: a ceiling for any scorer
+        "seed0_vs_seed1_kendall_tau": float(kendalltau(*runs)[0]),
+        "seed0_vs_seed1_spearman": float(spearmanr(*runs)[0]),
+        "mean_std": statistics.fmean(table[k]["std"] for k in keys),
+        "mean_range": [min(table[k]["mean"] for k in keys),
+                       max(table[k]["mean"] for k in keys)],
+    }
     result = {"benchmark": "ranking_study", "truth": str(truth), "n": len(keys),
-              "interim": interim,
+              "interim": interim, "truth_noise": noise,
               "settings": {k: v for k, v in vars(args).items() if k != "progress"},
               "space": SPACE, "rules": {}}
     for label in labels:
