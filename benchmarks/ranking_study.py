@@ -35,7 +35,9 @@ RULES = {  # label: (rule, complementary, rule_options)
 }
 # scoring-only variants: the same supernets, scored with other rule options (CafeNet's best
 # candidate out of a bigger sample than the 4 it was trained with)
-RESCORE = {"CafeNet": [{"candidates": 16}, {"candidates": 32}]}
+# ("scored_as": a diagnostic, not a rule option: the supernet's weights scored through
+# another rule's paths, e.g. CafeNet's weights through UA's fixed left-aligned channels)
+RESCORE = {"CafeNet": [{"candidates": 16}, {"candidates": 32}, {"scored_as": "ua"}]}
 SPACE = {"name": "cbm-mobilenet", "width_mult": 0.25, "input_size": 28, "in_channels": 1}
 
 
@@ -109,7 +111,17 @@ def scores(args, ckpt: Path, keys: list[str], options: dict | None = None) -> di
         # the ground truth grew: keep the scores made, score only the new keys
         atomic_write_json(out.with_name(out.name + ".partial"), have)
     log(f"scoring {len(keys)} widths in {ckpt.parent.name}")
+    options = dict(options or {})
+    scored_as = options.pop("scored_as", None)
     loaded = load_supernet(ckpt, rule_options=options)
+    if scored_as:
+        from slimnas.width.evaluate import WidthScorer
+        from slimnas.width.sharing import get_rule
+
+        old, rule = loaded.scorer, get_rule(scored_as)
+        loaded.scorer = WidthScorer(loaded.supernet, loaded.ctx.space, rule, loaded.ctx.recal_x,
+                                    old.held_x, old.held_y, len(old.recal), old.batch_size,
+                                    recal_y=loaded.ctx.recal_y)
     widths = [loaded.ctx.space.parse(k) for k in keys]
     return score_widths(loaded, widths, out, progress=args.progress, save_every=5)
 
