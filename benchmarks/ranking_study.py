@@ -36,8 +36,11 @@ RULES = {  # label: (rule, complementary, rule_options)
 # scoring-only variants: the same supernets, scored with other rule options (CafeNet's best
 # candidate out of a bigger sample than the 4 it was trained with)
 # ("scored_as": a diagnostic, not a rule option: the supernet's weights scored through
-# another rule's paths, e.g. CafeNet's weights through UA's fixed left-aligned channels)
-RESCORE = {"CafeNet": [{"candidates": 16}, {"candidates": 32}, {"scored_as": "ua"}]}
+# another rule's paths, e.g. CafeNet's weights through UA's fixed left-aligned channels;
+# "recal_batches": BN recalibration on 3x the images)
+RESCORE = {"UA": [{"recal_batches": 30}],
+           "CafeNet": [{"candidates": 16}, {"candidates": 32}, {"scored_as": "ua"},
+                       {"recal_batches": 30}]}
 SPACE = {"name": "cbm-mobilenet", "width_mult": 0.25, "input_size": 28, "in_channels": 1}
 
 
@@ -113,7 +116,8 @@ def scores(args, ckpt: Path, keys: list[str], options: dict | None = None) -> di
     log(f"scoring {len(keys)} widths in {ckpt.parent.name}")
     options = dict(options or {})
     scored_as = options.pop("scored_as", None)
-    loaded = load_supernet(ckpt, rule_options=options)
+    loaded = load_supernet(ckpt, recal_batches=options.pop("recal_batches", None),
+                           rule_options=options)
     if scored_as:
         from slimnas.width.evaluate import WidthScorer
         from slimnas.width.sharing import get_rule
