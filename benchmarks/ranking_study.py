@@ -95,6 +95,11 @@ def supernet(args, label: str, seed: int) -> Path:
     return ckpt
 
 
+def variants(args, label: str) -> list[dict]:
+    """The scorings of one rule's supernets: as trained, then the RESCORE variants."""
+    return [{}] if args.no_rescore else [{}, *RESCORE.get(label, [])]
+
+
 def rescore_label(label: str, options: dict) -> str:
     return f"{label} ({', '.join(f'{k} {v}' for k, v in options.items())})"
 
@@ -184,6 +189,8 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1", help="supernet seeds")
     ap.add_argument("--rules", default=",".join(RULES))
     ap.add_argument("--jobs", type=int, default=1, help="ground-truth runs trained at once")
+    ap.add_argument("--no-rescore", action="store_true",
+                    help="skip the scoring-only variants (RESCORE)")
     ap.add_argument("--stage", choices=["truth", "supernets", "report", "all"], default="all",
                     help="truth, or supernets (trained, then scored on every ground-truth "
                     "key) alone: two processes can run them side by side; report: the "
@@ -211,7 +218,7 @@ def main() -> None:
             for seed in seeds:
                 for label in labels:
                     ckpt = supernet(args, label, seed)
-                    for options in [{}, *RESCORE.get(label, [])]:
+                    for options in variants(args, label):
                         scores(args, ckpt, sorted(planned), options)
         return
     if not truth.is_file():
@@ -240,7 +247,7 @@ def main() -> None:
               "settings": {k: v for k, v in vars(args).items() if k != "progress"},
               "space": SPACE, "rules": {}}
     for label in labels:
-        for options in [{}, *RESCORE.get(label, [])]:
+        for options in variants(args, label):
             name = rescore_label(label, options) if options else label
             per_seed = {"kendall_tau": [], "spearman": [], "kendall_tau_no_ones": [],
                         "mean_score": []}
