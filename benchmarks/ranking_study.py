@@ -155,7 +155,8 @@ def plot(result: dict, file: Path) -> None:
         lows.append(0.0)
         highs.append(0.0)
         ax.bar(labels, means, yerr=[lows, highs], capsize=4,
-               color=[f"C{i}" for i in range(len(labels) - 1)] + ["grey"])
+               color=[f"C{i % 10}" for i in range(11) if i != 7][:len(labels) - 1]
+               + ["grey"])  # C7 is matplotlib's grey: kept for FLOPs alone
         ceiling = result.get("truth_noise", {}).get(f"seed0_vs_seed1_{metric}")
         if ceiling is not None:
             ax.axhline(ceiling, ls="--", color="k", lw=1,
