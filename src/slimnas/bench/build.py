@@ -18,7 +18,9 @@ import random
 import statistics
 import sys
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -165,14 +167,20 @@ def build_benchmark(space: str, options: dict, archs: int, seeds: int, data: str
             "note": "FLOPs are MACs; acc = top-1 % on the test split"}
 
 
+@dataclass(frozen=True)
 class _Job:
     """Everything one (architecture, seed) run needs; picklable for the worker processes."""
 
-    def __init__(self, wspace, seed, tensors, epochs, batch_size, lr, weight_decay, pad,
-                 flip, device):
-        self.wspace, self.seed, self.tensors = wspace, seed, tensors
-        self.recipe = (epochs, batch_size, lr, weight_decay)
-        self.pad, self.flip, self.device = pad, flip, device
+    wspace: Any
+    seed: int
+    tensors: tuple  # train_x, train_y, test_x, test_y
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    pad: int
+    flip: bool
+    device: Any
 
     def run(self, key: str, s: int) -> float:
         import torch
@@ -182,14 +190,13 @@ class _Job:
         from slimnas.width.net import WidthNet
         from slimnas.width.train import derived_seed
 
-        epochs, batch_size, lr, weight_decay = self.recipe
         widths = self.wspace.parse(key)
         run_seed = derived_seed(self.seed, "bench-build", key, s)
         torch.manual_seed(run_seed)
         net = WidthNet(self.wspace.spec, self.wspace.channels_of(widths), dynamic=False)
         tensors = (t.to(self.device) for t in self.tensors)
-        stats = retrain(net.to(self.device), *tensors, epochs, batch_size, lr,
-                        weight_decay=weight_decay, seed=run_seed,
+        stats = retrain(net.to(self.device), *tensors, self.epochs, self.batch_size, self.lr,
+                        weight_decay=self.weight_decay, seed=run_seed,
                         augment=Augment(self.pad, self.flip), eval_each_epoch=False,
                         measure_before=False)
         return float(stats["held_out_top1"])
@@ -222,8 +229,7 @@ def _run_all(job: _Job, todo: list[tuple[str, int]], jobs: int):
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     if job.device.type != "cpu":  # CUDA tensors do not cross a spawn; workers copy back
-        job = _Job(job.wspace, job.seed, tuple(t.cpu() for t in job.tensors), *job.recipe,
-                   job.pad, job.flip, job.device)
+        job = replace(job, tensors=tuple(t.cpu() for t in job.tensors))
     with ProcessPoolExecutor(min(jobs, len(todo)), mp_context=mp.get_context("spawn"),
                              initializer=_worker_init, initargs=(job,)) as pool:
         pending = {pool.submit(_worker_run, key, s) for key, s in todo}

@@ -3,6 +3,7 @@ with their architecture parameters (alphas, and betas under edge normalisation).
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict, dataclass
 
 import torch
@@ -74,9 +75,8 @@ class SearchNetwork(nn.Module):
         def run_cell(cell, s0, s1):
             return cell(s0, s1, weights[cell.kind], None if edge is None else edge[cell.kind])
 
-        if not torch.is_grad_enabled():  # nothing is kept for backward: nothing to share
-            return self.body(x, run_cell)
-        with shared_relu():
+        # without autograd nothing is kept for backward, so there is nothing to share
+        with shared_relu() if torch.is_grad_enabled() else contextlib.nullcontext():
             return self.body(x, run_cell)
 
     @torch.no_grad()
