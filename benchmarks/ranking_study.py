@@ -11,7 +11,8 @@
    the spread over supernet seeds: JSON + a PNG bar chart.
 
 Every stage resumes: the builder keeps finished runs, a supernet resumes from its
-checkpoint, scoring from its .partial file. Rerun the same command after a kill. On a
+checkpoint, scoring from its .partial file. Scores are kept under --scores-dir (committed
+with the results), so a supernet whose scores are all there is never trained again. Rerun the same command after a kill. On a
 2-core machine, `--stage supernets` in a second process trains the supernets while the
 default process builds the ground truth (then finds them done).
 
@@ -104,21 +105,45 @@ def rescore_label(label: str, options: dict) -> str:
     return f"{label} ({', '.join(f'{k} {v}' for k, v in options.items())})"
 
 
-def scores(args, ckpt: Path, keys: list[str], options: dict | None = None) -> dict[str, float]:
+def score_dir(args, label: str, seed: int) -> Path:
+    """Where a supernet's scores live: under --scores-dir, which is committed with the
+    results (unlike the checkpoints under --dir), so finished scorings survive the loss of
+    the run directory. `config.json` there pins the supernet recipe the scores came from."""
+    from slimnas.io import atomic_write_json, read_json
+
+    out = Path(args.scores_dir) / Path(args.dir).name / f"{label}-seed{seed}"
+    recipe = {k: v for k, v in supernet_config(args, label, seed).items() if k != "out"}
+    recipe["train"] = {k: v for k, v in recipe["train"].items() if k != "progress"}
+    cfg = out / "config.json"
+    if cfg.is_file():
+        if read_json(cfg) != json.loads(json.dumps(recipe)):
+            sys.exit(f"{cfg} holds scores of a supernet trained with other settings; "
+                     "use another --dir or --scores-dir")
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(cfg, recipe)
+    return out
+
+
+def scores(args, label: str, seed: int, keys: list[str],
+           options: dict | None = None) -> dict[str, float]:
     """Every key's score in this supernet (resumable), with the rule's options overridden
-    by `options` at scoring time (the trained weights are the same)."""
+    by `options` at scoring time (the trained weights are the same). The supernet is
+    trained (or resumed) only when some key is not scored yet."""
     from slimnas.io import atomic_write_json, read_json
     from slimnas.width.checkpoint import load_supernet, score_widths
 
     suffix = "".join(f"-{k}{v}" for k, v in (options or {}).items())
-    out = ckpt.parent / f"scores{suffix}.json"
+    out = score_dir(args, label, seed) / f"scores{suffix}.json"
     if out.is_file():
         have = read_json(out)
         if set(keys) <= set(have):
             return {k: have[k] for k in keys}
         # the ground truth grew: keep the scores made, score only the new keys
         atomic_write_json(out.with_name(out.name + ".partial"), have)
-    log(f"scoring {len(keys)} widths in {ckpt.parent.name}")
+    ckpt = supernet(args, label, seed)
+    log(f"scoring {len(keys)} widths in {ckpt.parent.name}"
+        f"{' ' + rescore_label(label, options) if options else ''}")
     options = dict(options or {})
     scored_as = options.pop("scored_as", None)
     loaded = load_supernet(ckpt, recal_batches=options.pop("recal_batches", None),
@@ -177,6 +202,8 @@ def plot(result: dict, file: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--dir", default="runs/ranking-study")
+    ap.add_argument("--scores-dir", default="benchmarks/results/ranking_study_scores",
+                    help="scores of every supernet, kept under <this>/<name of --dir>/")
     ap.add_argument("--truth", default="benchmarks/results/fmnist_cbm_mobilenet_truth.json")
     ap.add_argument("--out", default="benchmarks/results/ranking_study.json")
     ap.add_argument("--root", default=None, help="Fashion-MNIST directory (Debian's default)")
@@ -206,9 +233,6 @@ def main() -> None:
             return
     seeds = [int(s) for s in args.seeds.split(",")]
     labels = [r for r in args.rules.split(",") if r]
-    for seed in seeds:
-        for label in labels:
-            supernet(args, label, seed)
     if args.stage == "supernets":  # score every planned key, finished or not
         from slimnas.io import read_json
 
@@ -216,11 +240,12 @@ def main() -> None:
         planned = (read_json(partial)["keys"] if partial.is_file()
                    else list(read_json(truth)) if truth.is_file() else None)
         if planned:
-            for seed in seeds:
-                for label in labels:
-                    ckpt = supernet(args, label, seed)
-                    for options in variants(args, label):
-                        scores(args, ckpt, sorted(planned), options)
+            # every supernet's own scoring first, the scoring-only variants after
+            for options_of in (lambda label: [{}], lambda label: variants(args, label)[1:]):
+                for seed in seeds:
+                    for label in labels:
+                        for options in options_of(label):
+                            scores(args, label, seed, sorted(planned), options)
         return
     if not truth.is_file():
         sys.exit(f"no ground truth yet: {truth} (run --stage truth first)")
@@ -253,8 +278,7 @@ def main() -> None:
             per_seed = {"kendall_tau": [], "spearman": [], "kendall_tau_no_ones": [],
                         "mean_score": []}
             for seed in seeds:
-                ckpt = supernet(args, label, seed)
-                sc = scores(args, ckpt, keys, options)
+                sc = scores(args, label, seed, keys, options)
                 res = rank_correlation("mobilenet", sc, truth)
                 per_seed["kendall_tau"].append(res["all"]["kendall_tau"])
                 per_seed["spearman"].append(res["all"]["spearman"])
