@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import sys
 import time
@@ -93,6 +94,8 @@ def supernet(args, label: str, seed: int) -> Path:
     t0 = time.perf_counter()
     train_supernet(cfg, resume=ckpt.is_file())
     log(f"supernet {label} seed {seed} done in {time.perf_counter() - t0:.0f} s")
+    # the training curve goes with the scores (kept with the results)
+    shutil.copyfile(ckpt.parent / "log.csv", score_dir(args, label, seed) / "log.csv")
     return ckpt
 
 
