@@ -163,6 +163,15 @@ def scores(args, label: str, seed: int, keys: list[str],
     return score_widths(loaded, widths, out, progress=args.progress, save_every=5)
 
 
+def beyond_flops(values: list[float], flops: list[float]) -> list[float]:
+    """What FLOPs do not explain: the residuals of a least-squares line on log FLOPs."""
+    import numpy as np
+
+    x, y = np.log(np.asarray(flops, dtype=float)), np.asarray(values, dtype=float)
+    slope, intercept = np.polyfit(x, y, 1)
+    return list(y - (slope * x + intercept))
+
+
 def plot(result: dict, file: Path) -> None:
     import matplotlib
 
@@ -268,6 +277,9 @@ def main() -> None:
         "seed0_vs_seed1_kendall_tau": float(kendalltau(*runs)[0]),
         "seed0_vs_seed1_spearman": float(spearmanr(*runs)[0]),
         "mean_std": statistics.fmean(table[k]["std"] for k in keys),
+        # the same, on what log FLOPs do not explain: the ceiling for "beyond FLOPs" below
+        "seed0_vs_seed1_kendall_tau_beyond_flops": float(kendalltau(
+            *(beyond_flops(r, [table[k]["flops"] for k in keys]) for r in runs))[0]),
         "mean_range": [min(table[k]["mean"] for k in keys),
                        max(table[k]["mean"] for k in keys)],
     }
@@ -279,7 +291,7 @@ def main() -> None:
         for options in variants(args, label):
             name = rescore_label(label, options) if options else label
             per_seed = {"kendall_tau": [], "spearman": [], "kendall_tau_no_ones": [],
-                        "mean_score": []}
+                        "kendall_tau_beyond_flops": [], "mean_score": []}
             for seed in seeds:
                 sc = scores(args, label, seed, keys, options)
                 res = rank_correlation("mobilenet", sc, truth)
@@ -287,6 +299,11 @@ def main() -> None:
                 per_seed["spearman"].append(res["all"]["spearman"])
                 per_seed["kendall_tau_no_ones"].append(res["no_ones"]["kendall_tau"])
                 per_seed["mean_score"].append(statistics.fmean(sc.values()))
+                # does the supernet know more than FLOPs? rank what FLOPs leave unexplained
+                flops = [table[k]["flops"] for k in keys]
+                per_seed["kendall_tau_beyond_flops"].append(float(kendalltau(
+                    beyond_flops([sc[k] for k in keys], flops),
+                    beyond_flops([table[k]["mean"] for k in keys], flops))[0]))
                 result["flops_alone"] = res["flops_alone"]["all"]
             result["rules"][name] = {
                 "rule": RULES[label][0], "complementary": RULES[label][1],
