@@ -40,9 +40,10 @@ RULES = {  # label: (rule, complementary, rule_options)
 # ("scored_as": a diagnostic, not a rule option: the supernet's weights scored through
 # another rule's paths, e.g. CafeNet's weights through UA's fixed left-aligned channels;
 # "recal_batches": BN recalibration on 3x the images)
+# (cheapest first: the candidate counts cost about their number of scorings per width)
 RESCORE = {"UA": [{"recal_batches": 30}],
-           "CafeNet": [{"candidates": 16}, {"candidates": 32}, {"scored_as": "ua"},
-                       {"recal_batches": 30}]}
+           "CafeNet": [{"scored_as": "ua"}, {"recal_batches": 30}, {"candidates": 16},
+                       {"candidates": 32}]}
 SPACE = {"name": "cbm-mobilenet", "width_mult": 0.25, "input_size": 28, "in_channels": 1}
 
 
@@ -90,6 +91,9 @@ def supernet(args, label: str, seed: int) -> Path:
     ckpt = Path(cfg["out"]) / CHECKPOINT
     if ckpt.is_file() and load_checkpoint(ckpt)["epoch"] >= args.epochs:
         return ckpt
+    kept = score_dir(args, label, seed) / CHECKPOINT  # a finished supernet kept with the
+    if not ckpt.is_file() and kept.is_file():  # results while scorings of it are unfinished
+        return kept
     log(f"supernet {label} seed {seed} ({'resume' if ckpt.is_file() else 'start'})")
     t0 = time.perf_counter()
     train_supernet(cfg, resume=ckpt.is_file())
@@ -128,6 +132,18 @@ def score_dir(args, label: str, seed: int) -> Path:
     return out
 
 
+def scores_file(args, label: str, seed: int, options: dict | None) -> Path:
+    suffix = "".join(f"-{k}{v}" for k, v in (options or {}).items())
+    return score_dir(args, label, seed) / f"scores{suffix}.json"
+
+
+def scored(args, label: str, seed: int, keys: list[str], options: dict | None) -> bool:
+    from slimnas.io import read_json
+
+    out = scores_file(args, label, seed, options)
+    return out.is_file() and set(keys) <= set(read_json(out))
+
+
 def scores(args, label: str, seed: int, keys: list[str],
            options: dict | None = None) -> dict[str, float]:
     """Every key's score in this supernet (resumable), with the rule's options overridden
@@ -136,8 +152,7 @@ def scores(args, label: str, seed: int, keys: list[str],
     from slimnas.io import atomic_write_json, read_json
     from slimnas.width.checkpoint import load_supernet, score_widths
 
-    suffix = "".join(f"-{k}{v}" for k, v in (options or {}).items())
-    out = score_dir(args, label, seed) / f"scores{suffix}.json"
+    out = scores_file(args, label, seed, options)
     if out.is_file():
         have = read_json(out)
         if set(keys) <= set(have):
@@ -252,12 +267,14 @@ def main() -> None:
         planned = (read_json(partial)["keys"] if partial.is_file()
                    else list(read_json(truth)) if truth.is_file() else None)
         if planned:
-            # every supernet's own scoring first, the scoring-only variants after
-            for options_of in (lambda label: [{}], lambda label: variants(args, label)[1:]):
-                for seed in seeds:
-                    for label in labels:
-                        for options in options_of(label):
-                            scores(args, label, seed, sorted(planned), options)
+            # every supernet's own scoring first, then the scoring-only variants in the
+            # order of RESCORE (cheapest first), each for every seed
+            todo = [(label, variants(args, label)) for label in labels]
+            for i in range(max(len(v) for _, v in todo)):
+                for label, options in todo:
+                    for seed in seeds:
+                        if i < len(options):
+                            scores(args, label, seed, sorted(planned), options[i])
         return
     if not truth.is_file():
         sys.exit(f"no ground truth yet: {truth} (run --stage truth first)")
@@ -290,6 +307,9 @@ def main() -> None:
     for label in labels:
         for options in variants(args, label):
             name = rescore_label(label, options) if options else label
+            if options and not all(scored(args, label, seed, keys, options) for seed in seeds):
+                log(f"{name}: not scored on every key yet (--stage supernets scores it)")
+                continue
             per_seed = {"kendall_tau": [], "spearman": [], "kendall_tau_no_ones": [],
                         "kendall_tau_beyond_flops": [], "mean_score": []}
             for seed in seeds:
