@@ -311,7 +311,8 @@ def main() -> None:
                 log(f"{name}: not scored on every key yet (--stage supernets scores it)")
                 continue
             per_seed = {"kendall_tau": [], "spearman": [], "kendall_tau_no_ones": [],
-                        "kendall_tau_beyond_flops": [], "mean_score": []}
+                        "kendall_tau_beyond_flops": [], "kendall_tau_with_flops": [],
+                        "mean_score": []}
             for seed in seeds:
                 sc = scores(args, label, seed, keys, options)
                 res = rank_correlation("mobilenet", sc, truth)
@@ -321,6 +322,8 @@ def main() -> None:
                 per_seed["mean_score"].append(statistics.fmean(sc.values()))
                 # does the supernet know more than FLOPs? rank what FLOPs leave unexplained
                 flops = [table[k]["flops"] for k in keys]
+                per_seed["kendall_tau_with_flops"].append(float(kendalltau(
+                    [sc[k] for k in keys], flops)[0]))  # the truth's own: FLOPs alone
                 per_seed["kendall_tau_beyond_flops"].append(float(kendalltau(
                     beyond_flops([sc[k] for k in keys], flops),
                     beyond_flops([table[k]["mean"] for k in keys], flops))[0]))
