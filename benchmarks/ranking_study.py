@@ -12,8 +12,8 @@
 
 Every stage resumes: the builder keeps finished runs, a supernet resumes from its
 checkpoint, scoring from its .partial file. Scores are kept under --scores-dir (committed
-with the results), so a supernet whose scores are all there is never trained again. Rerun the same command after a kill. On a
-2-core machine, `--stage supernets` in a second process trains the supernets while the
+with the results), so a supernet whose scores are all there is never trained again. Rerun
+the same command after a kill. On a 2-core machine, `--stage supernets` in a second process trains the supernets while the
 default process builds the ground truth (then finds them done).
 
     python benchmarks/ranking_study.py [--dir runs/ranking-study] [--archs 100] [--epochs 10]
@@ -269,12 +269,12 @@ def main() -> None:
         if planned:
             # every supernet's own scoring first, then the scoring-only variants in the
             # order of RESCORE (cheapest first), each for every seed
-            todo = [(label, variants(args, label)) for label in labels]
-            for i in range(max(len(v) for _, v in todo)):
-                for label, options in todo:
-                    for seed in seeds:
-                        if i < len(options):
-                            scores(args, label, seed, sorted(planned), options[i])
+            todo = sorted(((i, label, options) for label in labels
+                           for i, options in enumerate(variants(args, label))),
+                          key=lambda t: t[0])
+            for _, label, options in todo:
+                for seed in seeds:
+                    scores(args, label, seed, sorted(planned), options)
         return
     if not truth.is_file():
         sys.exit(f"no ground truth yet: {truth} (run --stage truth first)")
@@ -290,13 +290,15 @@ def main() -> None:
 
     table = read_json(truth)
     runs = [[table[k]["acc"][s] for k in keys] for s in range(2)]
+    flops = [table[k]["flops"] for k in keys]
+    truth_beyond = beyond_flops([table[k]["mean"] for k in keys], flops)
     noise = {  # how well one ground-truth seed ranks the other: a ceiling for any scorer
         "seed0_vs_seed1_kendall_tau": float(kendalltau(*runs)[0]),
         "seed0_vs_seed1_spearman": float(spearmanr(*runs)[0]),
         "mean_std": statistics.fmean(table[k]["std"] for k in keys),
         # the same, on what log FLOPs do not explain: the ceiling for "beyond FLOPs" below
         "seed0_vs_seed1_kendall_tau_beyond_flops": float(kendalltau(
-            *(beyond_flops(r, [table[k]["flops"] for k in keys]) for r in runs))[0]),
+            *(beyond_flops(r, flops) for r in runs))[0]),
         "mean_range": [min(table[k]["mean"] for k in keys),
                        max(table[k]["mean"] for k in keys)],
     }
@@ -321,12 +323,11 @@ def main() -> None:
                 per_seed["kendall_tau_no_ones"].append(res["no_ones"]["kendall_tau"])
                 per_seed["mean_score"].append(statistics.fmean(sc.values()))
                 # does the supernet know more than FLOPs? rank what FLOPs leave unexplained
-                flops = [table[k]["flops"] for k in keys]
+                ordered = [sc[k] for k in keys]
                 per_seed["kendall_tau_with_flops"].append(float(kendalltau(
-                    [sc[k] for k in keys], flops)[0]))  # the truth's own: FLOPs alone
+                    ordered, flops)[0]))  # the truth's own: FLOPs alone
                 per_seed["kendall_tau_beyond_flops"].append(float(kendalltau(
-                    beyond_flops([sc[k] for k in keys], flops),
-                    beyond_flops([table[k]["mean"] for k in keys], flops))[0]))
+                    beyond_flops(ordered, flops), truth_beyond)[0]))
                 result["flops_alone"] = res["flops_alone"]["all"]
             result["rules"][name] = {
                 "rule": RULES[label][0], "complementary": RULES[label][1],
