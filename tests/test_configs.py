@@ -22,3 +22,14 @@ def test_shipped_config_is_valid(path):
 
 def test_there_are_configs():
     assert len(CONFIGS) >= 3
+
+
+def test_configs_load_with_every_rule_and_space_option_checked_by_its_owner():
+    from slimnas.config import check_config
+    from slimnas.width.sharing import rule_options
+
+    for path in CONFIGS:
+        cfg = load_config(path)
+        check_config(cfg)
+        get_rule(cfg["rule"], **cfg["rule_options"])
+        assert set(cfg["rule_options"]) <= set(rule_options(cfg["rule"]))

@@ -5,7 +5,13 @@ import pytest
 import torch
 
 from slimnas.errors import SlimnasError
-from slimnas.io import NewDirectory, atomic_torch_save, atomic_write_json, load_checkpoint
+from slimnas.io import (
+    NewDirectory,
+    atomic_torch_save,
+    atomic_write_json,
+    load_checkpoint,
+    probe_writable,
+)
 
 
 def _mode(p):
@@ -38,16 +44,46 @@ def test_new_directory_is_all_or_nothing(tmp_path):
     assert (tmp_path / "keep" / "mine").read_text() == "user data"
 
 
-def test_load_checkpoint_is_weights_only_and_clear_on_bad_files(tmp_path):
-    bad = tmp_path / "bad.pt"
-    bad.write_bytes(b"not a checkpoint")
-    with pytest.raises(SlimnasError, match="cannot load checkpoint"):
-        load_checkpoint(bad)
+def test_load_checkpoint_is_weights_only_and_one_line_on_bad_files(tmp_path):
+    good = tmp_path / "good.pt"
+    atomic_torch_save({"w": torch.ones(3)}, good)
+    data = good.read_bytes()
+    cases = {"truncated.pt": data[: len(data) // 2], "empty.pt": b"", "junk.pt": b"not a ckpt"}
+    for name, raw in cases.items():
+        (tmp_path / name).write_bytes(raw)
+        with pytest.raises(SlimnasError) as e:
+            load_checkpoint(tmp_path / name)
+        msg = str(e.value)
+        said = "not a slimnas checkpoint" if name == "junk.pt" else "truncated or corrupt"
+        assert said in msg and "\n" not in msg and name in msg
 
     class Evil:
         def __reduce__(self):
-            return (os.system, ("echo pwned",))
+            return (os.system, (f"touch {tmp_path / 'pwned'}",))
 
     torch.save({"x": Evil()}, tmp_path / "evil.pt")
-    with pytest.raises(SlimnasError):
+    with pytest.raises(SlimnasError) as e:
         load_checkpoint(tmp_path / "evil.pt")
+    msg = str(e.value)
+    assert "not a slimnas checkpoint" in msg and "\n" not in msg
+    assert "weights_only=False" not in msg and "weights_only` set to `False" not in msg
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_probe_writable_refuses_unwritable_places_and_leaves_nothing(tmp_path, monkeypatch):
+    probe_writable(tmp_path / "a" / "b")  # creates what it needs, leaves no probe file
+    assert (tmp_path / "a" / "b").is_dir() and not any((tmp_path / "a" / "b").iterdir())
+    (tmp_path / "file").write_text("user data")
+    with pytest.raises(SlimnasError, match="cannot write to"):
+        probe_writable(tmp_path / "file" / "out")  # a path under a regular file
+    assert (tmp_path / "file").read_text() == "user data"
+
+    import tempfile
+
+    def denied(*args, **kwargs):  # root ignores permission bits: fail the probe file itself
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", denied)
+    with pytest.raises(SlimnasError, match="Permission denied"):
+        probe_writable(tmp_path / "new" / "deeper")
+    assert not (tmp_path / "new").exists()  # directories made for the probe are removed

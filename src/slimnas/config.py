@@ -1,13 +1,17 @@
 """YAML configs with a strict schema: defaults below, `key.sub=value` overrides.
 
-Values are parsed with `yaml.safe_load` (never eval). Unknown keys and values of the
-wrong type are errors with one clear line. `space` takes any option of its family.
+Values are parsed with `yaml.safe_load` (never eval). Unknown keys, values of the wrong
+type and values out of range (`check_config`, a table of key -> check) are errors with one
+clear line. `space`, `rule_options` and `search.options` are checked by their owners
+(get_space, get_rule, get_searcher).
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +23,7 @@ DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "out": "runs/default",
     "device": "auto",  # auto | cpu | cuda | cuda:N
+    "threads": 1,  # torch CPU threads (0: torch's default); stored in the checkpoint and checked on resume
     "space": {"name": "cbm-mobilenet", "width_mult": 0.25},  # + any family option
     "rule": "bcnetv2",  # ua | bcnet | bcnetv2 | cafenet
     "rule_options": {},  # passed to the rule (cafenet: offset, candidates, select)
@@ -30,6 +35,7 @@ DEFAULTS: dict[str, Any] = {
     "data": {
         "name": "digits",
         "root": None,
+        # a fraction in (0, 1) given as a float, or a whole count given as an integer
         "held_out": 0.2,  # fraction (or count) of the training set kept for scoring
         "test_fraction": 0.2,  # carved off as the final test set when there is no test split
         "subset": None,  # keep only this fraction (or count) of the training part, stratified
@@ -68,10 +74,21 @@ DEFAULTS: dict[str, Any] = {
 }
 
 _FREE_FORM = {"space", "options", "rule_options"}  # sections whose extra keys belong to someone else to validate
+# a fraction (float) or a count (int): an int must not become a float (100 -> 100.0)
+_FRACTION_OR_COUNT = {"data.held_out", "data.test_fraction", "data.subset"}
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> dict:
-    return layered_config(DEFAULTS, path, overrides)
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
+                defaults: dict | None = None) -> dict:
+    """DEFAULTS (with `defaults`' top-level keys replaced) <- YAML file <- overrides, checked."""
+    base = copy.deepcopy(DEFAULTS)
+    for key, value in (defaults or {}).items():
+        if key not in base:
+            raise SlimnasError(f"defaults: unknown config key {key!r}")
+        base[key] = copy.deepcopy(value)
+    cfg = layered_config(base, path, overrides)
+    check_config(cfg)
+    return cfg
 
 
 def layered_config(defaults: dict, path: str | Path | None = None,
@@ -157,6 +174,8 @@ def _check_type(name: str, default: Any, value: Any, where: str) -> Any:
     if isinstance(default, int | float) and not isinstance(value, bool):
         if isinstance(default, int) and isinstance(value, int):
             return value
+        if name in _FRACTION_OR_COUNT and isinstance(value, int | float):
+            return value  # the range check tells a fraction from a count by its type
         if isinstance(default, float) and isinstance(value, int | float):
             return float(value)
         if isinstance(default, float) and isinstance(value, str):
@@ -169,6 +188,128 @@ def _check_type(name: str, default: Any, value: Any, where: str) -> Any:
     raise SlimnasError(
         f"{where}: {name!r} must be {type(default).__name__}, got {value!r}"
     )
+
+
+# --- ranges: each check returns None when the value is fine, else what is allowed ---
+
+Check = Callable[[Any], "str | None"]
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _int(lo: int | None = None) -> Check:
+    allowed = "an integer" if lo is None else f"an integer >= {lo}"
+    return lambda v: None if _is_int(v) and (lo is None or v >= lo) else allowed
+
+
+def _num(lo: float = 0.0, hi: float | None = None, *, above: bool = False,
+         below: bool = False) -> Check:
+    allowed = f"a number {'>' if above else '>='} {lo:g}" if hi is None else \
+        f"a number in {'(' if above else '['}{lo:g}, {hi:g}{')' if below else ']'}"
+
+    def check(v: Any) -> str | None:
+        ok = _is_num(v) and (v > lo if above else v >= lo) and \
+            (hi is None or (v < hi if below else v <= hi))
+        return None if ok else allowed
+    return check
+
+
+def _of(kind: type, allowed: str, nullable: bool = False, choices: tuple = ()) -> Check:
+    def check(v: Any) -> str | None:
+        if v is None and nullable:
+            return None
+        ok = isinstance(v, kind) and (kind is bool or not isinstance(v, bool))
+        return None if ok and (not choices or v in choices) else allowed
+    return check
+
+
+def _nullable(check: Check) -> Check:
+    return lambda v: None if v is None else check(v)
+
+
+def fraction_or_count(value: Any) -> str | None:
+    """None for a fraction strictly in (0, 1) given as a float or a whole count >= 1 given
+    as an int, else what is allowed (a float >= 1 is neither: 1.0 is not a 1-image count)."""
+    if _is_int(value) and value >= 1 or _is_num(value) and isinstance(value, float) \
+            and 0 < value < 1:
+        return None
+    if _is_num(value) and value >= 1:
+        return "a fraction < 1 or an integer count (a float >= 1 is neither)"
+    return "a fraction in (0, 1) or a whole count >= 1"
+
+
+def check_fraction_or_count(key: str, value: Any) -> None:
+    """Raise SlimnasError unless `value` is a fraction in (0, 1) or an integer count >= 1."""
+    allowed = fraction_or_count(value)
+    if allowed:
+        raise SlimnasError(f"{key} must be {allowed}, got {value!r}")
+
+
+def _budget(v: Any) -> str | None:
+    from slimnas.search.budget import parse_budget
+
+    try:
+        parse_budget(v, 1)
+    except SlimnasError:
+        return "a positive fraction of the full-width FLOPs or MACs with an optional " \
+               "K/M/G suffix (0.5, 150M, 1.2G)"
+    return None
+
+
+def _window(v: Any) -> str | None:
+    ok = isinstance(v, list | tuple) and len(v) == 2 and all(map(_is_num, v)) \
+        and 0 <= v[0] <= v[1] and v[1] > 0
+    return None if ok else "two numbers [low, high] with 0 <= low <= high and high > 0"
+
+
+_STR, _BOOL, _MAP = (_of(str, "a string"), _of(bool, "true or false"),
+                     _of(dict, "a mapping of options"))
+_CHECKS: dict[str, Check] = {
+    "seed": _int(), "out": _of(str, "a directory name"),
+    "device": _of(str, "a device name (auto, cpu, cuda or cuda:N)"), "threads": _int(0),
+    "space": lambda v: None if isinstance(v, dict) and isinstance(v.get("name"), str)
+    else "a mapping with a family name (space.name) and the family's options",
+    "rule": _STR, "rule_options": _MAP, "bins": _int(1), "min_bins": _int(1),
+    "flops_bins": _BOOL, "flops_bins_min": _int(1), "complementary": _BOOL,
+    "data.name": _STR, "data.root": _of(str, "a directory or null", nullable=True),
+    "data.held_out": fraction_or_count, "data.test_fraction": fraction_or_count,
+    "data.subset": _nullable(fraction_or_count), "data.subset_seed": _int(),
+    "data.input_size": _nullable(_int(1)), "data.in_channels": _nullable(_int(1)),
+    "data.pad": _int(0), "data.flip": _BOOL,
+    "train.epochs": _int(1), "train.batch_size": _int(1), "train.lr": _num(0, above=True),
+    "train.momentum": _num(0, 1, below=True), "train.nesterov": _BOOL,
+    "train.weight_decay": _num(0), "train.micro_batches": _int(1), "train.records": _int(0),
+    "train.checkpoint_every_steps": _int(0), "train.eval_every": _int(0),
+    "train.progress": _BOOL, "train.tensorboard": _BOOL,
+    "score.recal_batches": _int(1), "score.batch_size": _int(1),
+    "search.budget": _budget, "search.window": _window, "search.searcher": _STR,
+    "search.init": _of(str, "prior or random", choices=("prior", "random")),
+    "search.queries": _int(1), "search.options": _MAP,
+    "retrain.epochs": _int(1), "retrain.batch_size": _int(1),
+    "retrain.lr": _num(0, above=True), "retrain.weight_decay": _num(0),
+}
+
+
+def check_config(cfg: dict) -> None:
+    """Check every core key's type and range (a dict built by `load_config` and then
+    changed, say); the first bad one raises SlimnasError with one line naming it."""
+    for key, check in _CHECKS.items():
+        node: Any = cfg
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                raise SlimnasError(f"the config lacks the key {key!r}")
+            node = node[part]
+        allowed = check(node)
+        if allowed:
+            raise SlimnasError(f"{key} must be {allowed}, got {node!r}")
+    if cfg["min_bins"] > cfg["bins"]:
+        raise SlimnasError(f"min_bins must be <= bins ({cfg['bins']}), got {cfg['min_bins']}")
 
 
 def dump_config(cfg: dict) -> str:
@@ -187,3 +328,25 @@ def parse_key_values(items: list[str] | None, flag: str = "--option") -> dict:
         except yaml.YAMLError:
             out[key] = raw
     return out
+
+
+def differing_keys(old: dict, new: dict, ignore: tuple[str, ...] = ()) -> list[str]:
+    """Dotted keys whose values differ between two configs (a key missing on one side
+    counts as differing); keys equal to or under an `ignore` entry are skipped."""
+    out: list[str] = []
+
+    def walk(a: Any, b: Any, prefix: str) -> None:
+        name = prefix.rstrip(".")
+        if any(name == k or name.startswith(k + ".") for k in ignore):
+            return
+        if isinstance(a, dict) and isinstance(b, dict):
+            for key in dict.fromkeys([*a, *b]):
+                walk(a.get(key, _MISSING), b.get(key, _MISSING), f"{prefix}{key}.")
+        elif a != b:
+            out.append(name)
+
+    walk(old, new, "")
+    return out
+
+
+_MISSING = object()

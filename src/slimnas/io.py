@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -59,15 +60,55 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
+    """`torch.load(..., weights_only=True)`; any failure is one line naming the file.
+
+    A file holding objects a weights-only load refuses (a pickle of arbitrary classes, a
+    malicious file) is "not a slimnas checkpoint"; anything else unreadable is "truncated
+    or corrupt". Torch's own advice to retry with weights_only=False is never passed on.
+    """
+    import pickle
+    import warnings
+
     import torch
 
     path = Path(path)
     if not path.is_file():
         raise SlimnasError(f"no checkpoint at {path}")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # a truncated or foreign file: one clear line, not a traceback
-        raise SlimnasError(f"cannot load checkpoint {path}: {type(e).__name__}: {e}") from None
+        with warnings.catch_warnings():  # pickle-protocol chatter of the safe unpickler
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:
+        raise SlimnasError(f"{path} is not a slimnas checkpoint: it holds objects that a safe "
+                           "(weights-only) load refuses to run") from None
+    except Exception:  # truncated zip, empty file, foreign bytes: one clear line
+        raise SlimnasError(f"{path} is truncated or corrupt: not a readable checkpoint") \
+            from None
+
+
+def probe_writable(path: str | os.PathLike, is_dir: bool = True) -> None:
+    """Refuse, before any work, an output location that cannot be written.
+
+    Writes and removes a probe file in `path` (a directory to be) or in its parent (a file
+    to be): root ignores permission bits, so only a real write tells. Directories created
+    for the probe are removed again when it fails.
+    """
+    path = Path(path)
+    where = path if is_dir else path.parent
+    created: list[Path] = []
+    try:
+        missing = [d for d in (where, *where.parents) if not d.exists()]
+        for d in reversed(missing):
+            d.mkdir()
+            created.append(d)
+        fd, tmp = tempfile.mkstemp(dir=where, prefix=".slimnas-probe.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
+        for d in reversed(created):
+            with contextlib.suppress(OSError):
+                d.rmdir()
+        raise SlimnasError(f"cannot write to {where}: {e.strerror or e}") from None
 
 
 def read_json(path: str | os.PathLike) -> Any:

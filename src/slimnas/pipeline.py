@@ -2,113 +2,237 @@
 export the winner -> retrain it and the uniform-width baseline of the same budget -> report.
 
 Plain calls into the wings; every stage writes into one report directory:
+  run.json         the config the run was started with (a rerun must match it)
   supernet/        the supernet run (checkpoint.pt, log.csv, records.json, tb/)
-  winner/ uniform/ exported networks (arch.json, model.pt, model.onnx) after retraining
   search.json      every evaluated candidate: widths, FLOPs (MACs), score, generation
-  result.json      the winner, its retrained test accuracy, the uniform baseline's
+  winner/ uniform/ exported networks (arch.json, model.pt with the retrained weights,
+                   retrain.json), each built in a hidden directory and renamed into place
+                   only when exported AND retrained
+  result.json      the winner, its retrained test accuracy, the uniform baseline's, the config
   search.png generations.png
-A rerun with the same `out` resumes an unfinished supernet run and redoes the rest.
+Every stage resumes: a rerun with the same `out` and the same settings keeps the finished
+stages, resumes the supernet from its last checkpoint and redoes an unfinished search,
+export or retraining from its start (each is deterministic, so the report is the same as an
+uninterrupted run's). A rerun with other settings is refused, naming the differing keys.
 """
 
 from __future__ import annotations
 
 import copy
+import os
 import random
+import shutil
+import sys
 from pathlib import Path
+from typing import TextIO
 
+from slimnas.config import check_config, differing_keys
 from slimnas.data import Augment, to_float
 from slimnas.errors import SlimnasError
 from slimnas.flops import cost_model
-from slimnas.io import atomic_torch_save, atomic_write_json, load_checkpoint
+from slimnas.io import (
+    atomic_torch_save,
+    atomic_write_json,
+    load_checkpoint,
+    probe_writable,
+    read_json,
+)
 from slimnas.retrain import retrain
+from slimnas.runlog import torch_threads
 from slimnas.width.checkpoint import export_width, load_supernet
 from slimnas.width.context import has_test_split, load_split, load_test, make_space
 from slimnas.width.export import load_exported
-from slimnas.width.train import CHECKPOINT, train_supernet
+from slimnas.width.train import CHECKPOINT, COSMETIC, train_supernet
+
+FORMAT = "slimnas-run/1"
+NETWORKS = ("winner", "uniform")
 
 
-def run(cfg: dict, progress: bool = True) -> dict:
-    """Run the whole pipeline as `cfg` says; returns the content of result.json."""
+def run(cfg: dict, progress: bool = True, log: TextIO | None = sys.stderr) -> dict:
+    """Run (or resume) the whole pipeline as `cfg` says; returns the content of result.json.
+
+    `log` gets one line per stage (None: silent)."""
+    check_config(cfg)
+    with torch_threads(cfg["threads"]):
+        return _run(cfg, progress, log)
+
+
+def _run(cfg: dict, progress: bool, log: TextIO | None) -> dict:
     from slimnas.search.budget import Budget, check_feasible, parse_budget
     from slimnas.search.costs import flops_of
-    from slimnas.search.evaluators import CachedEvaluator
-    from slimnas.search.prior import PriorSampler
     from slimnas.search.searchers import get_searcher
 
+    def say(line: str) -> None:
+        if log is not None:
+            print(f"slimnas run: {line}", file=log, flush=True)
+
     out = Path(cfg["out"])
-    if (out / "result.json").exists():
-        raise SlimnasError(f"{out} already holds a finished run; choose another out")
     s = cfg["search"]
-    if s["init"] not in ("prior", "random"):
-        raise SlimnasError(f"search.init must be prior or random, got {s['init']!r}")
     searcher = get_searcher(s["searcher"], **s["options"])  # fail on bad options before training
     space, _ = make_space(cfg, load_split(cfg)[0])
-    model = cost_model(space.spec)
 
     def flops(w) -> int:
         return flops_of(space, w)
 
     budget = Budget(parse_budget(s["budget"], flops(space.max_widths())), tuple(s["window"]))
     check_feasible(space, budget)  # an impossible budget fails before any work
+    _start_or_resume(out, cfg)
+    if (out / "result.json").is_file():
+        say(f"every stage finished earlier; report: {out / 'result.json'}")
+        return read_json(out / "result.json")
 
     # 1. supernet (resumes an interrupted run in the same report directory)
     sn_cfg = copy.deepcopy(cfg)
     sn_cfg["out"] = str(out / "supernet")
     ckpt = out / "supernet" / CHECKPOINT
-    resume = ckpt.exists()
-    if not (resume and load_checkpoint(ckpt)["epoch"] >= cfg["train"]["epochs"]):
-        train_supernet(sn_cfg, resume=resume)
+    state = load_checkpoint(ckpt) if ckpt.exists() else None
+    epochs = cfg["train"]["epochs"]
+    if state is not None and state["epoch"] >= epochs:
+        say(f"[1/4] supernet: finished earlier, kept ({ckpt})")
+    else:
+        say(f"[1/4] supernet: {cfg['rule']} on {cfg['space']['name']}, {epochs} epochs"
+            + (f", resuming at step {state['global_step']}" if state else "")
+            + f" -> {out / 'supernet'}")
+        train_supernet(sn_cfg, resume=state is not None)
+    del state
     loaded = load_supernet(ckpt)
     space = loaded.ctx.space
 
-    # 2. the prior
+    # 2. the prior, then the search with the supernet evaluator
+    best = _search_stage(out, cfg, loaded, searcher, budget, flops, ckpt, progress, say)
+
+    # 3-4. export the winner and the uniform baseline, retrain both with one recipe
+    uniform = _uniform_widths(space, budget, flops)
+    nets = {}
+    for i, (name, widths) in enumerate(zip(NETWORKS, (best, uniform), strict=True), 3):
+        nets[name] = _network_stage(out, name, widths, cfg, loaded, flops, progress,
+                                    lambda line, i=i: say(f"[{i}/4] {line}"))
+    search = read_json(out / "search.json")
+    res = {"budget_flops_macs": budget.flops, "searcher": s["searcher"], "init": s["init"],
+           "queries": search["queries"], "winner": nets["winner"], "uniform": nets["uniform"],
+           "test_set": "the dataset's test split" if has_test_split(cfg["data"]) else
+           f"{cfg['data']['test_fraction']} of the training data, never trained on or scored",
+           "note": "FLOPs are multiply-accumulates (MACs) of convs + the final Linear",
+           "config": cfg}
+    atomic_write_json(out / "result.json", res)
+    return res
+
+
+def _start_or_resume(out: Path, cfg: dict) -> None:
+    """Write run.json in a new (or empty) `out`, or check a rerun's settings against it."""
+    manifest = out / "run.json"
+    if manifest.is_file():
+        old = read_json(manifest)
+        if not isinstance(old, dict) or old.get("format") != FORMAT:
+            raise SlimnasError(f"{manifest} is not a slimnas run manifest; choose another out")
+        diff = differing_keys(old["config"], cfg, ignore=COSMETIC)
+        if diff:
+            raise SlimnasError(f"{out} holds a run made with other settings: "
+                               f"{', '.join(diff)} differ; rerun with its settings or choose "
+                               "another out")
+        probe_writable(out)
+        return
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise SlimnasError(f"{out} already exists and holds no slimnas run; choose another out")
+    probe_writable(out)
+    atomic_write_json(manifest, {"format": FORMAT, "config": cfg})
+
+
+def _search_stage(out: Path, cfg: dict, loaded, searcher, budget, flops, ckpt: Path,
+                  progress: bool, say) -> tuple[int, ...]:
+    """The search's winner: from search.json when the stage finished earlier."""
+    from tqdm import tqdm
+
+    from slimnas.search.evaluators import CachedEvaluator
+    from slimnas.search.prior import PriorSampler
+
+    s, space = cfg["search"], loaded.ctx.space
+    if (out / "search.json").is_file():
+        say("[2/4] search: finished earlier, kept (search.json)")
+        return space.validate(read_json(out / "search.json")["winner"]["widths"])
+    say(f"[2/4] search: {s['searcher']} from a {s['init']} initial population, "
+        f"{s['queries']} widths scored in the supernet, budget {budget.describe()}")
     init = None
     if s["init"] == "prior":
-        records = load_checkpoint(ckpt)["records"]
-        init = PriorSampler(space, records, budget.flops, budget.window)
-
-    # 3. search with the supernet evaluator (BN recalibration + held-out top-1)
-    evaluator = CachedEvaluator(loaded.scorer, max_queries=s["queries"])
+        init = PriorSampler(space, load_checkpoint(ckpt)["records"], budget.flops,
+                            budget.window)
+    bar = tqdm(total=s["queries"], desc="search (widths scored)", leave=False,
+               disable=not progress)
+    evaluator = CachedEvaluator(_Counted(loaded.scorer, bar), max_queries=s["queries"])
     result = searcher.search(space, evaluator, budget, random.Random(cfg["seed"]), init=init)
-    history = [dict(h) for h in result.history]
+    bar.close()
+    history = [_macs_named(h) for h in result.history]
+    best = tuple(result.best)
     atomic_write_json(out / "search.json", {
         "budget_flops_macs": budget.flops, "window": list(budget.window),
         "searcher": s["searcher"], "init": s["init"], "queries": evaluator.queries,
+        "winner": {"key": space.key(best), "widths": list(best), "flops_macs": flops(best)},
         "candidates": history,
     })
-    _plots(out, history, budget, result.best, flops(result.best))
+    _plots(out, history, budget, best, flops(best))
+    return best
 
-    # 4. export the winner and the uniform baseline, retrain both with one recipe
-    uniform = _uniform_widths(space, budget, flops)
+
+class _Counted:
+    """A scorer that advances a progress bar at every real (uncached) query."""
+
+    def __init__(self, inner, bar):
+        self.inner, self.bar = inner, bar
+
+    def score(self, widths) -> float:
+        value = self.inner.score(widths)
+        self.bar.update(1)
+        return value
+
+
+def _macs_named(h: dict) -> dict:
+    """A search-history row with its FLOPs named as what they are (MACs)."""
+    row = dict(h)
+    if "flops" in row:
+        row["flops_macs"] = row.pop("flops")
+    return row
+
+
+def _network_stage(out: Path, name: str, widths, cfg: dict, loaded, flops, progress: bool,
+                   say) -> dict:
+    """Export `widths` and retrain it into `out/name`; the directory appears complete or not
+    at all, so an interrupted stage is redone from its start on the next run."""
+    space = loaded.ctx.space
+    key = space.key(widths)
+    done = out / name
+    if (done / "retrain.json").is_file():
+        say(f"{name} {key}: exported and retrained earlier, kept ({done})")
+        return read_json(done / "retrain.json")
+    if done.exists():
+        raise SlimnasError(f"{done} exists but holds no finished network; move it away")
+    work = out / f".{name}.partial"
+    shutil.rmtree(work, ignore_errors=True)  # an interrupted attempt: redo it from the start
+    work.mkdir(parents=True)
+    r = cfg["retrain"]
+    say(f"{name} {key}: exporting from the supernet")
+    supernet_score = loaded.scorer.score(widths)
+    export_width(loaded, widths, work / "net", onnx=False)
+    net = load_exported(work / "net").to(loaded.ctx.device)
+    say(f"{name} {key}: retraining {r['epochs']} epochs")
     test = load_test(cfg)
     test_x = to_float(test.x, loaded.ctx.mean, loaded.ctx.std).to(loaded.ctx.device)
-    test_y = test.y.to(loaded.ctx.device)
-    nets = {}
-    for name, widths in (("winner", result.best), ("uniform", uniform)):
-        supernet_score = loaded.scorer.score(widths)
-        export_width(loaded, widths, out / name, onnx=False)
-        net = load_exported(out / name).to(loaded.ctx.device)
-        r = cfg["retrain"]
-        stats = retrain(net, loaded.ctx.train_x, loaded.ctx.train_y, test_x, test_y,
-                        r["epochs"], r["batch_size"], r["lr"],
-                        weight_decay=r["weight_decay"], seed=cfg["seed"],
-                        augment=Augment(cfg["data"]["pad"], cfg["data"]["flip"]),
-                        progress=progress)
-        atomic_torch_save(net.cpu().state_dict(), out / name / "model.pt")  # retrained weights
-        nets[name] = {"key": space.key(widths), "widths": list(widths),
-                      "flops_macs": flops(widths), "params": model.params(
-                          space.channels_of(widths)),
-                      "supernet_score": supernet_score,
-                      "test_top1_inherited": stats["held_out_top1_before"],
-                      "test_top1_retrained": stats["held_out_top1"],
-                      "retrain_history": stats["history"]}
-    res = {"budget_flops_macs": budget.flops, "searcher": s["searcher"], "init": s["init"],
-           "queries": evaluator.queries, "winner": nets["winner"], "uniform": nets["uniform"],
-           "test_set": "the dataset's test split" if has_test_split(cfg["data"]) else
-           f"{cfg['data']['test_fraction']} of the training data, never trained on or scored",
-           "note": "FLOPs are multiply-accumulates (MACs) of convs + the final Linear"}
-    atomic_write_json(out / "result.json", res)
-    return res
+    stats = retrain(net, loaded.ctx.train_x, loaded.ctx.train_y, test_x,
+                    test.y.to(loaded.ctx.device), r["epochs"], r["batch_size"], r["lr"],
+                    weight_decay=r["weight_decay"], seed=cfg["seed"],
+                    augment=Augment(cfg["data"]["pad"], cfg["data"]["flip"]),
+                    progress=progress, label=f"retrain {name} {key}")
+    atomic_torch_save(net.cpu().state_dict(), work / "net" / "model.pt")  # retrained weights
+    model = cost_model(space.spec)
+    info = {"key": key, "widths": list(widths), "flops_macs": flops(widths),
+            "params": model.params(space.channels_of(widths)),
+            "supernet_score": supernet_score,
+            "test_top1_inherited": stats["held_out_top1_before"],
+            "test_top1_retrained": stats["held_out_top1"],
+            "retrain_history": stats["history"]}
+    atomic_write_json(work / "net" / "retrain.json", info)
+    os.replace(work / "net", done)
+    work.rmdir()
+    return info
 
 
 def _uniform_widths(space, budget, flops) -> tuple[int, ...]:
@@ -127,7 +251,7 @@ def _plots(out: Path, history: list[dict], budget, best, best_flops: int) -> Non
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.scatter([h["flops"] / 1e6 for h in history], [h["score"] for h in history], s=12,
+    ax.scatter([h["flops_macs"] / 1e6 for h in history], [h["score"] for h in history], s=12,
                alpha=0.6, label="candidates")
     ax.axvline(budget.flops / 1e6, color="k", ls="--", label="budget")
     ax.axvspan(budget.low / 1e6, budget.high / 1e6, color="k", alpha=0.06, label="window")

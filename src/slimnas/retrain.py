@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from slimnas.data import Augment
-from slimnas.runlog import cosine_factor
+from slimnas.runlog import NonFiniteLoss, cosine_factor
 from slimnas.width.evaluate import accuracy
 from slimnas.width.train import generator
 
@@ -21,11 +21,14 @@ def retrain(net: nn.Module, train_x: torch.Tensor, train_y: torch.Tensor, held_x
             held_y: torch.Tensor, epochs: int, batch_size: int = 64, lr: float = 0.05,
             momentum: float = 0.9, weight_decay: float = 5e-4, seed: int = 0,
             augment: Augment | None = None, progress: bool = False,
-            eval_each_epoch: bool = True, measure_before: bool = True) -> dict:
+            eval_each_epoch: bool = True, measure_before: bool = True,
+            label: str = "retrain", lr_name: str = "retrain.lr") -> dict:
     """Train `net` in place; returns {"held_out_top1_before", "held_out_top1", "history"}.
 
     `eval_each_epoch=False` evaluates after the last epoch only; `measure_before=False`
-    skips the accuracy before training ("held_out_top1_before" is then None).
+    skips the accuracy before training ("held_out_top1_before" is then None). A non-finite
+    loss stops training with NonFiniteLoss (one line naming `label` and `lr_name`) before
+    the step is applied. `label` also names the progress bar.
     """
     from tqdm import tqdm
 
@@ -40,7 +43,7 @@ def retrain(net: nn.Module, train_x: torch.Tensor, train_y: torch.Tensor, held_x
                           lr=lr, momentum=momentum, nesterov=momentum > 0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_factor(total))
     history = []
-    bar = tqdm(total=total, desc="retrain", leave=False, disable=not progress)
+    bar = tqdm(total=total, desc=label, leave=False, disable=not progress)
     for epoch in range(epochs):
         perm = torch.randperm(len(train_x), generator=generator(seed, "retrain-epoch", epoch))
         perm = perm.to(train_x.device)
@@ -51,6 +54,10 @@ def retrain(net: nn.Module, train_x: torch.Tensor, train_y: torch.Tensor, held_x
             step = epoch * steps_per_epoch + i
             x = augment(train_x[idx], generator(seed, "retrain-aug", step))
             loss = F.cross_entropy(net(x), train_y[idx])
+            if not torch.isfinite(loss):
+                raise NonFiniteLoss(f"{label} diverged: the loss is {float(loss)} at step "
+                                    f"{step + 1} (epoch {epoch + 1}); try a lower {lr_name} "
+                                    f"({lr} now)")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -1,12 +1,17 @@
 """Run bookkeeping shared by every trainer (supernets, retraining, cell search, evaluation
-networks): the per-step cosine schedule, log.csv, TensorBoard scalars."""
+networks): the per-step cosine schedule, log.csv, TensorBoard scalars, divergence checks,
+the torch thread count."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
+from collections.abc import Iterator
 from pathlib import Path
+
+from slimnas.errors import SlimnasError
 
 
 def cosine_factor(total_steps: int, floor: float = 0.0):
@@ -43,3 +48,57 @@ def log_scalars(writer, prefix: str, row: dict, step: int) -> None:
         if k not in ("epoch", "step") and isinstance(v, int | float) and not isinstance(v, bool):
             writer.add_scalar(f"{prefix}/{k}", v, step)
     writer.flush()
+
+
+class NonFiniteLoss(SlimnasError):
+    """Training diverged: a loss (or, before a checkpoint, a weight) is NaN or infinite."""
+
+
+def check_finite_loss(loss: float, step: int, steps_per_epoch: int, what: str, hint: str,
+                      checkpoint: Path) -> None:
+    """Stop a run at the first non-finite loss with one line: where, what to try, what is kept.
+
+    `step` is 0-based. The run's checkpoint is never written after a non-finite loss or
+    with non-finite weights, so the one at `checkpoint` (if any) is the last good one."""
+    if math.isfinite(loss):
+        return
+    epoch = step // max(1, steps_per_epoch) + 1
+    raise NonFiniteLoss(f"{what} diverged: the loss is {loss} at step {step + 1} (epoch "
+                        f"{epoch}); try a lower {hint}; {kept_checkpoint(checkpoint)}")
+
+
+def parameters_finite(module) -> bool:
+    """Every parameter and buffer of `module` is finite (checked before each checkpoint)."""
+    import torch
+
+    return all(bool(torch.isfinite(t).all()) for t in (*module.parameters(), *module.buffers())
+               if t.is_floating_point())
+
+
+def kept_checkpoint(path: Path) -> str:
+    """Words for a divergence message: the last good checkpoint, if there is one."""
+    path = Path(path)
+    if not path.is_file():
+        return "no checkpoint was written yet"
+    from slimnas.io import load_checkpoint
+
+    try:
+        state = load_checkpoint(path)
+        at = f" (step {state['global_step']})"
+    except (SlimnasError, KeyError, TypeError):
+        at = ""
+    return f"the last good checkpoint{at} is kept: {path}"
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run with `n` intra-op threads (0: unchanged), restoring the caller's count after."""
+    import torch
+
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -60,6 +60,18 @@ def test_split_bad_values(bad) -> None:
         split_held_out(toy(), bad, seed=0)
 
 
+def test_split_refuses_a_float_count_and_a_count_that_leaves_nothing() -> None:
+    for bad in (1.0, 1.5, 100.0):  # a float >= 1 is no count (1.0 was a 1-image set)
+        with pytest.raises(SlimnasError, match="data.test_fraction must be a fraction < 1 "
+                                               "or an integer count"):
+            split_held_out(toy(), bad, seed=0, name="data.test_fraction")
+    for bad in (100, 150):
+        with pytest.raises(SlimnasError, match="held_out .* nothing is left to train on"):
+            split_held_out(toy(), bad, seed=0)
+    rest, held = split_held_out(toy(), 99, seed=0)
+    assert len(rest) == 1 and len(held) == 99
+
+
 def test_split_bad_seed_and_tiny_fraction() -> None:
     with pytest.raises(SlimnasError, match="seed"):
         split_held_out(toy(), 0.5, seed=1.5)  # type: ignore[arg-type]

@@ -196,3 +196,52 @@ def test_sampler_covers_range() -> None:
     sampler = WidthSampler(space, seed=0)
     seen = {sampler(s)[0] for s in range(500)}
     assert seen == set(range(2, 6))
+
+
+@pytest.mark.parametrize("family, options, needle", [
+    ("cbm-mobilenet", {"width_mult": 0}, "width_mult must be a number > 0, got 0"),
+    ("cbm-resnet", {"width_mult": -0.5}, "width_mult must be a number > 0"),
+    ("mobilenetv2", {"width_mult": float("inf")}, "width_mult must be a number > 0"),
+    ("resnet", {"width_mult": "wide"}, "width_mult must be a number > 0, got 'wide'"),
+    ("cbm-mobilenet", {"input_size": 0}, "input_size must be an integer >= 1"),
+    ("cbm-mobilenet", {"num_classes": 1}, "num_classes must be an integer >= 2"),
+    ("cbm-resnet", {"in_channels": 0}, "in_channels must be an integer >= 1"),
+    ("cbm-resnet", {"in_channels": 2.5}, "in_channels must be an integer >= 1"),
+    ("resnet", {"depth": 21}, "depth must be 6n\\+2"),
+    ("resnet", {"depth": "20"}, "depth must be an integer"),
+    ("plaincnn", {"depth": 2.0}, "depth must be an integer"),
+    ("plaincnn", {"width": True}, "width must be an integer"),
+    ("cbm-mobilenet", {"depth": 3}, "has no option 'depth'"),
+    ("nosuch", {}, "unknown space 'nosuch'"),
+])
+def test_bad_space_options_are_one_line_naming_the_option(family, options, needle):
+    with pytest.raises(SlimnasError, match=needle) as e:
+        get_space(family, **options)
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("kwargs, needle", [
+    ({"bins": 2.5}, "bins must be an integer, got 2.5"),
+    ({"min_bins": "1"}, "min_bins must be an integer"),
+    ({"flops_bins": True, "flops_bins_min": 2.0}, "flops_bins_min must be an integer"),
+])
+def test_bad_bin_counts_are_refused(kwargs, needle):
+    with pytest.raises(SlimnasError, match=needle):
+        get_space("plaincnn", **kwargs)
+
+
+@pytest.mark.parametrize("rule, options, needle", [
+    ("ua", {"offset": 1}, "rule 'ua' has no option 'offset'; options: none"),
+    ("bcnet", {"candidates": 4}, "rule 'bcnet' has no option 'candidates'"),
+    ("bcnetv2", {"m": 2}, "rule 'bcnetv2' has no option 'm'"),
+    ("cafenet", {"offest": 1}, "rule 'cafenet' has no option 'offest'; options: candidates"),
+    ("cafenet", {"offset": -1}, "cafenet offset must be an integer >= 0"),
+    ("cafenet", {"select": "best"}, "cafenet select must be one of"),
+    ("nosuch", {}, "unknown rule 'nosuch'"),
+])
+def test_bad_rule_options_are_one_line(rule, options, needle):
+    from slimnas.width.sharing import get_rule
+
+    with pytest.raises(SlimnasError, match=needle) as e:
+        get_rule(rule, **options)
+    assert "\n" not in str(e.value)

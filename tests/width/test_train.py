@@ -62,6 +62,11 @@ def test_resume_from_mid_epoch_checkpoint_is_bit_exact(reference, tmp_path):
     assert load_checkpoint(tmp_path / CHECKPOINT)["global_step"] % (summary["steps"] // 2)
     train_supernet(cfg, resume=True)
     _assert_identical(_weights(ref_out), _weights(tmp_path))
+    # log.csv: the resumed epoch's loss averages all its steps, the seconds keep counting
+    ref = load_checkpoint(ref_out / CHECKPOINT)["history"]
+    got = load_checkpoint(tmp_path / CHECKPOINT)["history"]
+    assert [r["train_loss"] for r in got] == [r["train_loss"] for r in ref]
+    assert got[1]["seconds"] >= got[0]["seconds"]
 
 
 def test_refuses_to_overwrite_and_checks_resume(reference, tmp_path):
@@ -72,8 +77,31 @@ def test_refuses_to_overwrite_and_checks_resume(reference, tmp_path):
         train_supernet(tiny_config(tmp_path / "empty"), resume=True)
     cfg = tiny_config(ref_out)
     cfg["rule"] = "ua"
-    with pytest.raises(SlimnasError, match="differs"):
+    cfg["threads"] = 2  # bit-exact resume needs the same thread count
+    cfg["train"]["weight_decay"] = 0.0
+    with pytest.raises(SlimnasError, match="other settings") as e:
         train_supernet(cfg, resume=True)
+    named = str(e.value).split(": ")[2].split(";")[0].split(", ")
+    assert sorted(named) == ["rule", "threads", "train.weight_decay"]
+
+
+def test_divergence_stops_at_the_first_non_finite_loss_keeping_the_good_checkpoint(tmp_path):
+    cfg = tiny_config(tmp_path, epochs=3)
+    train_supernet({**cfg, "train": {**cfg["train"], "epochs": 1}})  # one good epoch first
+    good = _weights(tmp_path)
+    cfg["train"]["lr"] = 1e12  # refused on resume: start a second run from the good one
+    state = load_checkpoint(tmp_path / CHECKPOINT)
+    cfg["out"] = str(tmp_path / "second")
+    with pytest.raises(SlimnasError) as e:
+        train_supernet(cfg)
+    msg = str(e.value)
+    assert "diverged" in msg and "step" in msg and "train.lr" in msg and "\n" not in msg
+    assert state["global_step"] > 0
+    _assert_identical(good, _weights(tmp_path))  # the first run's checkpoint is untouched
+    second = tmp_path / "second" / CHECKPOINT
+    if second.exists():
+        assert all(torch.isfinite(v).all() for v in _weights(tmp_path / "second").values()
+                   if v.is_floating_point())
 
 
 @pytest.mark.slow

@@ -56,7 +56,8 @@ def register(subparsers, parser_class=argparse.ArgumentParser) -> None:
     s.add_argument("overrides", nargs="*", help="key=value, e.g. variant=bnas-v2-pc "
                    "search.epochs=4")
     s.add_argument("--resume", action="store_true", help="continue the search in `out`")
-    s.set_defaults(fn=cmd_search)
+    s.set_defaults(fn=cmd_search, resume_hint="add --resume to the same command to continue "
+                   "from the last epoch's checkpoint")
 
     t = bsub.add_parser("train", help="train and export the evaluation network of a genotype")
     t.add_argument("--genotype", required=True,
@@ -64,7 +65,8 @@ def register(subparsers, parser_class=argparse.ArgumentParser) -> None:
     t.add_argument("config", nargs="?", help="YAML config (its `train` section)")
     t.add_argument("overrides", nargs="*", help="key=value, e.g. train.epochs=5 train.cutout=4")
     t.add_argument("--resume", action="store_true", help="continue the training in train.out")
-    t.set_defaults(fn=cmd_train)
+    t.set_defaults(fn=cmd_train, resume_hint="add --resume to the same command to continue "
+                   "from the last epoch's checkpoint")
 
 
 def main(argv: list[str] | None = None) -> int:

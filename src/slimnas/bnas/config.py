@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from slimnas.config import layered_config
+from slimnas.config import check_fraction_or_count, layered_config
 from slimnas.errors import SlimnasError
 
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -113,12 +113,17 @@ def resolve(cfg: dict) -> dict:
     if isinstance(cfg["threads"], bool) or not isinstance(cfg["threads"], int) \
             or cfg["threads"] < 0:
         raise SlimnasError(f"threads must be a non-negative integer, got {cfg['threads']!r}")
+    for key in ("held_out", "test_fraction"):
+        check_fraction_or_count(f"data.{key}", cfg["data"][key])
     _positive(s, "search", "partial_channels", "channels", "nodes", "blocks",
               "enhancement_cells", "cells", "epochs", "batch_size")
     _positive(t, "train", "channels", "cells", "enhancement_cells", "epochs", "batch_size")
-    _non_negative(s, "search", "max_steps_per_epoch", "arch_warmup", "eval_every", "lr", "lr_min",
+    _non_negative(s, "search", "max_steps_per_epoch", "arch_warmup", "eval_every", "lr_min",
                   "momentum", "weight_decay", "grad_clip", "arch_lr", "arch_weight_decay")
-    _non_negative(t, "train", "cutout", "lr", "momentum", "weight_decay", "grad_clip")
+    _non_negative(t, "train", "cutout", "momentum", "weight_decay", "grad_clip")
+    for where, lr in (("search.lr", s["lr"]), ("train.lr", t["lr"])):
+        if isinstance(lr, bool) or not isinstance(lr, int | float) or not lr > 0:
+            raise SlimnasError(f"{where} must be a number > 0, got {lr!r}")
     smallest = s["channels"] * (1 if s["net"] == "darts" else 2)  # the first cells' width
     if smallest % s["partial_channels"]:
         raise SlimnasError(f"search.partial_channels {s['partial_channels']} must divide the "

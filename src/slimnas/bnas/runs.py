@@ -1,10 +1,8 @@
-"""What the search and the evaluation training share: run directories, thread counts,
+"""What the search and the evaluation training share: run directories,
 gradients averaged across torchrun ranks (logs and the schedule: slimnas.runlog)."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -12,6 +10,7 @@ import torch.distributed as dist
 
 from slimnas import distributed as D
 from slimnas.errors import SlimnasError
+from slimnas.io import probe_writable
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -24,18 +23,7 @@ def check_out(out: Path, resume: bool) -> None:
     elif out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise SlimnasError(f"{out} already exists and is not empty; pass --resume or choose "
                            "another out")
-
-
-@contextlib.contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Run with `n` intra-op threads (0: unchanged), restoring the caller's count after."""
-    before = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    probe_writable(out)
 
 
 def average_gradients(params: list[torch.nn.Parameter], info: D.DistInfo) -> None:

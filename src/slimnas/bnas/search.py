@@ -21,18 +21,23 @@ import torch.nn.functional as F
 from slimnas import distributed as D
 from slimnas.bnas.data import BnasData, load_search_data, top1
 from slimnas.bnas.genotype import write_genotype
-from slimnas.bnas.runs import (
-    CHECKPOINT,
-    average_gradients,
-    check_out,
-    torch_threads,
-)
+from slimnas.bnas.runs import CHECKPOINT, average_gradients, check_out
 from slimnas.bnas.search_net import SearchNetwork, SearchSpec
 from slimnas.config import dump_config
 from slimnas.data import Augment
 from slimnas.errors import SlimnasError
 from slimnas.io import atomic_torch_save, atomic_write_bytes, atomic_write_json, load_checkpoint
-from slimnas.runlog import cosine_factor, csv_bytes, log_scalars, tensorboard
+from slimnas.runlog import (
+    NonFiniteLoss,
+    check_finite_loss,
+    cosine_factor,
+    csv_bytes,
+    kept_checkpoint,
+    log_scalars,
+    parameters_finite,
+    tensorboard,
+    torch_threads,
+)
 from slimnas.width.context import resolve_device
 from slimnas.width.train import generator
 
@@ -148,6 +153,11 @@ def _search(cfg: dict, resume: bool, interrupt_at_step: int | None) -> dict:
     start = time.time() - (history[-1]["seconds"] if history else 0.0)
 
     def save(epoch: int) -> None:
+        if not parameters_finite(net):  # never replace the last good checkpoint
+            raise NonFiniteLoss(f"cell search diverged: non-finite weights or alphas after "
+                                f"step {step} (epoch {epoch}); try a lower search.lr "
+                                f"({s['lr']} now) or search.arch_lr ({s['arch_lr']} now); "
+                                f"{kept_checkpoint(out / CHECKPOINT)}")
         if info.is_main:
             atomic_torch_save({
                 "format": FORMAT, "config": cfg, "spec": net.describe(),
@@ -191,9 +201,16 @@ def _search(cfg: dict, resume: bool, interrupt_at_step: int | None) -> dict:
                                          a_opt, w_opt, s["grad_clip"], info)
             sched.step()
             if loss_a is not None:
-                sums["loss_a"] += D.mean_across(loss_a, info, device)
+                loss_a = D.mean_across(loss_a, info, device)
+                check_finite_loss(loss_a, step, steps_per_epoch, "cell search (architecture "
+                                  "step)", f"search.arch_lr ({s['arch_lr']} now)",
+                                  out / CHECKPOINT)
+                sums["loss_a"] += loss_a
                 n_arch += 1
-            sums["loss_w"] += D.mean_across(loss_w, info, device)
+            loss_w = D.mean_across(loss_w, info, device)
+            check_finite_loss(loss_w, step, steps_per_epoch, "cell search (weight step)",
+                              f"search.lr ({s['lr']} now)", out / CHECKPOINT)
+            sums["loss_w"] += loss_w
             n_steps += 1
             step += 1
             bar.update(1)

@@ -20,16 +20,22 @@ from slimnas.bnas.data import BnasData, load_train_data, top1
 from slimnas.bnas.eval_net import EvalNetwork, EvalSpec
 from slimnas.bnas.export import export_network
 from slimnas.bnas.genotype import Genotype
-from slimnas.bnas.runs import (
-    CHECKPOINT,
-    check_out,
-    torch_threads,
-)
+from slimnas.bnas.runs import CHECKPOINT, check_out
 from slimnas.config import dump_config
 from slimnas.data import Augment
 from slimnas.errors import SlimnasError
 from slimnas.io import atomic_torch_save, atomic_write_bytes, atomic_write_json, load_checkpoint
-from slimnas.runlog import cosine_factor, csv_bytes, log_scalars, tensorboard
+from slimnas.runlog import (
+    NonFiniteLoss,
+    check_finite_loss,
+    cosine_factor,
+    csv_bytes,
+    kept_checkpoint,
+    log_scalars,
+    parameters_finite,
+    tensorboard,
+    torch_threads,
+)
 from slimnas.width.context import resolve_device
 from slimnas.width.train import derived_seed, generator
 
@@ -133,6 +139,8 @@ def _train(cfg: dict, genotype: Genotype, resume: bool, interrupt_at_step: int |
             x = cutout(x, t["cutout"], generator(seed, "cutout", step))
             torch.manual_seed(derived_seed(seed, "drop-path", step))
             loss = F.cross_entropy(net(x), data.train.y[idx])
+            check_finite_loss(float(loss.detach()), step, steps_per_epoch, "cell network "
+                              "training", f"train.lr ({t['lr']} now)", out / CHECKPOINT)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if t["grad_clip"]:
@@ -150,6 +158,10 @@ def _train(cfg: dict, genotype: Genotype, resume: bool, interrupt_at_step: int |
         history.append(row)
         log_scalars(writer, "train", row, step)
         atomic_write_bytes(out / "log.csv", csv_bytes(history))
+        if not parameters_finite(net):  # never replace the last good checkpoint
+            raise NonFiniteLoss(f"cell network training diverged: non-finite weights after "
+                                f"step {step}; try a lower train.lr ({t['lr']} now); "
+                                f"{kept_checkpoint(out / CHECKPOINT)}")
         atomic_torch_save({"format": FORMAT, "config": cfg, "genotype": genotype.to_json(),
                            "spec": net.describe(), "model": net.state_dict(),
                            "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),

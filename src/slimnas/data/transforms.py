@@ -14,21 +14,25 @@ from slimnas.errors import SlimnasError
 _CHUNK = 4096
 
 
-def _held_out_count(held_out: float | int, n: int) -> int:
+def _held_out_count(held_out: float | int, n: int, name: str = "held_out") -> int:
+    """The count a fraction in (0, 1) (a float) or a whole count (an int) asks for of n."""
     if isinstance(held_out, bool) or not isinstance(held_out, (int, float)):
-        raise SlimnasError(f"held_out must be a fraction in (0, 1) or a count, got {held_out!r}")
+        raise SlimnasError(f"{name} must be a fraction in (0, 1) or a count, got {held_out!r}")
     if isinstance(held_out, float):
-        if not (0.0 < held_out < 1.0) or math.isnan(held_out):
-            raise SlimnasError(
-                f"held_out fraction must be strictly between 0 and 1, got {held_out}"
-            )
+        if math.isfinite(held_out) and held_out >= 1:  # not a count: 1.0 is no 1-image set
+            raise SlimnasError(f"{name} must be a fraction < 1 or an integer count, "
+                               f"got the float {held_out!r}")
+        if not 0.0 < held_out < 1.0:  # also NaN
+            raise SlimnasError(f"{name} fraction must be strictly between 0 and 1, got {held_out}")
         count = int(round(held_out * n))
     else:
         count = held_out
-    if not 1 <= count <= n - 1:
-        raise SlimnasError(
-            f"held_out {held_out!r} gives {count} of {n} samples; both parts need at least one"
-        )
+    if count >= n:
+        raise SlimnasError(f"{name} {held_out!r} takes {count} of the {n} samples: nothing is left "
+                           f"to train on (give a count < {n} or a fraction < 1)")
+    if count < 1:
+        raise SlimnasError(f"{name} {held_out!r} gives {count} of {n} samples; "
+                           "both parts need at least one")
     return count
 
 
@@ -44,17 +48,19 @@ def _per_class_quota(counts: list[int], total: int) -> list[int]:
 
 
 def split_held_out(
-    data: ImageData, held_out: float | int, seed: int
+    data: ImageData, held_out: float | int, seed: int, name: str = "held_out"
 ) -> tuple[ImageData, ImageData]:
     """Split into (rest, held_out) parts, stratified by class and seeded.
 
-    ``held_out`` is a fraction in (0, 1) or an absolute count. Both parts keep the original
+    ``held_out`` is a fraction in (0, 1) given as a float or an absolute count given as an
+    int (a float >= 1 is refused); both parts get at least one sample. ``name`` (e.g.
+    ``data.test_fraction``) is what error messages call it. Both parts keep the original
     order of their samples; the same seed always gives the same split.
     """
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise SlimnasError(f"seed must be an integer, got {seed!r}")
     n = len(data)
-    count = _held_out_count(held_out, n)
+    count = _held_out_count(held_out, n, name)
     gen = torch.Generator().manual_seed(seed)
     classes, inverse = torch.unique(data.y, sorted=True, return_inverse=True)
     members = [torch.nonzero(inverse == k).flatten() for k in range(len(classes))]

@@ -65,8 +65,11 @@ def has_test_split(d: dict) -> bool:
     return True
 
 
-def _count(v: float) -> float | int:
-    return int(v) if v >= 1 else float(v)
+def _count(v: float | int) -> float | int:
+    # a whole float >= 1 (100.0) is a count only in stored configs of older versions, whose
+    # schema turned an int count into a float; load_config now refuses it, and so does
+    # split_held_out any float >= 1 that reaches it (1.5 is no count)
+    return int(v) if isinstance(v, float) and v >= 1 and v.is_integer() else v
 
 
 def train_and_test(cfg: dict) -> tuple[ImageData, ImageData | None]:
@@ -76,13 +79,14 @@ def train_and_test(cfg: dict) -> tuple[ImageData, ImageData | None]:
     carved = None
     if not has_test_split(d):
         # never trained on nor used for scoring: the final comparison's test set
-        data, carved = split_held_out(data, _count(d["test_fraction"]), cfg["seed"] + 1)
+        data, carved = split_held_out(data, _count(d["test_fraction"]), cfg["seed"] + 1,
+                                      "data.test_fraction")
     sub = d["subset"]
     if sub is not None:  # a stratified subset of the training part, the same for every seed
         if isinstance(sub, bool) or not isinstance(sub, int | float) or sub <= 0:
             raise SlimnasError(f"data.subset must be a fraction in (0, 1) or a count, got {sub!r}")
         if sub < 1 or sub < len(data):
-            data = split_held_out(data, _count(sub), d["subset_seed"])[1]
+            data = split_held_out(data, _count(sub), d["subset_seed"], "data.subset")[1]
     return data, carved
 
 

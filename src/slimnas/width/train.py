@@ -21,11 +21,27 @@ import torch.nn.functional as F
 from torch import nn
 
 from slimnas import distributed as D
-from slimnas.config import dump_config, with_defaults
+from slimnas.config import check_config, differing_keys, dump_config, with_defaults
 from slimnas.data import Augment
 from slimnas.errors import SlimnasError
-from slimnas.io import atomic_torch_save, atomic_write_bytes, atomic_write_json, load_checkpoint
-from slimnas.runlog import cosine_factor, csv_bytes, log_scalars, tensorboard
+from slimnas.io import (
+    atomic_torch_save,
+    atomic_write_bytes,
+    atomic_write_json,
+    load_checkpoint,
+    probe_writable,
+)
+from slimnas.runlog import (
+    NonFiniteLoss,
+    check_finite_loss,
+    cosine_factor,
+    csv_bytes,
+    kept_checkpoint,
+    log_scalars,
+    parameters_finite,
+    tensorboard,
+    torch_threads,
+)
 from slimnas.width.context import build_context, resolve_device
 from slimnas.width.evaluate import WidthScorer, preserved_bn
 from slimnas.width.net import build_supernet, selections
@@ -60,8 +76,19 @@ class TrainingInterrupted(Exception):
     """Raised by `interrupt_at_step` (tests simulate a crash without a checkpoint)."""
 
 
-def train_supernet(cfg: dict, resume: bool = False, interrupt_at_step: int | None = None) -> dict:
-    """Train a supernet as `cfg` says; returns a summary dict. See DEFAULTS in config.py."""
+def train_supernet(cfg: dict, resume: bool = False, interrupt_at_step: int | None = None,
+                   label: str = "supernet") -> dict:
+    """Train a supernet as `cfg` says; returns a summary dict. See DEFAULTS in config.py.
+
+    A non-finite loss stops the run (NonFiniteLoss, a SlimnasError) before the step is
+    applied; checkpoints are never written with non-finite weights, so the last good one is
+    kept. Runs with `cfg["threads"]` torch threads (0: torch's default)."""
+    check_config(cfg)
+    with torch_threads(cfg["threads"]):
+        return _train(cfg, resume, interrupt_at_step, label)
+
+
+def _train(cfg: dict, resume: bool, interrupt_at_step: int | None, label: str) -> dict:
     t = cfg["train"]
     info, device = D.init_from_env(resolve_device(cfg["device"]))
     out = Path(cfg["out"])
@@ -70,6 +97,8 @@ def train_supernet(cfg: dict, resume: bool = False, interrupt_at_step: int | Non
         raise SlimnasError(f"--resume: no {CHECKPOINT} in {out}")
     if not resume and ckpt_path.exists():
         raise SlimnasError(f"{out} already holds a run; pass --resume or choose another out")
+    if info.is_main:
+        probe_writable(out)
 
     ctx = build_context(cfg, device)
     space, rule = ctx.space, ctx.rule
@@ -99,7 +128,7 @@ def train_supernet(cfg: dict, resume: bool = False, interrupt_at_step: int | Non
     sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_factor(total_steps))
     records: list[tuple[float, tuple[int, ...]]] = []  # max-heap by -loss
     history: list[dict] = []
-    step = 0
+    step, epoch_loss, elapsed = 0, (0.0, 0), 0.0
     if resume:
         state = load_checkpoint(ckpt_path, map_location=device)
         _check_compatible(state, cfg)
@@ -109,6 +138,9 @@ def train_supernet(cfg: dict, resume: bool = False, interrupt_at_step: int | Non
         step, history = state["global_step"], list(state["history"])
         records = [(-loss, tuple(w)) for loss, w in state["records"]]
         heapq.heapify(records)
+        # a mid-epoch checkpoint carries its epoch's running loss and the time spent so far
+        epoch_loss = tuple(state.get("epoch_loss", (0.0, 0)))
+        elapsed = state.get("seconds", history[-1]["seconds"] if history else 0.0)
 
     sampler = WidthSampler(space, cfg["seed"], cfg["complementary"])
     augment = Augment(cfg["data"]["pad"], cfg["data"]["flip"])
@@ -117,9 +149,13 @@ def train_supernet(cfg: dict, resume: bool = False, interrupt_at_step: int | Non
                          recal_y=ctx.recal_y)
     writer = tensorboard(out, t["tensorboard"] and info.is_main)
     chunk = batch // (world * micro)
-    start = time.time()
+    start = time.time() - elapsed
 
-    def save() -> None:
+    def save(loss_sum: float, loss_n: int) -> None:
+        if not parameters_finite(supernet):  # never replace the last good checkpoint
+            raise NonFiniteLoss(f"{label} diverged: non-finite weights after step {step} "
+                                f"(epoch {step // steps_per_epoch + 1}); try a lower train.lr "
+                                f"({t['lr']} now); {kept_checkpoint(ckpt_path)}")
         if info.is_main:
             atomic_torch_save({
                 "format": FORMAT, "config": cfg, "space": space.describe(), "rule": cfg["rule"],
@@ -128,6 +164,7 @@ def train_supernet(cfg: dict, resume: bool = False, interrupt_at_step: int | Non
                 "epoch": step // steps_per_epoch, "history": history,
                 "records": sorted((-nl, list(w)) for nl, w in records),
                 "data_stats": {"mean": ctx.mean, "std": ctx.std},
+                "epoch_loss": [loss_sum, loss_n], "seconds": round(time.time() - start, 2),
             }, ckpt_path)
             atomic_write_json(out / "records.json", sorted([-nl, list(w)] for nl, w in records))
         D.barrier(info)
@@ -140,9 +177,9 @@ def train_supernet(cfg: dict, resume: bool = False, interrupt_at_step: int | Non
         perm = torch.randperm(len(ctx.train_x), generator=generator(cfg["seed"], "epoch", epoch))
         perm = perm.to(device)
         bar = tqdm(total=steps_per_epoch, initial=step % steps_per_epoch,
-                   desc=f"epoch {epoch + 1}/{t['epochs']}", leave=False,
+                   desc=f"{label} epoch {epoch + 1}/{t['epochs']}", leave=False,
                    disable=not (t["progress"] and info.is_main))
-        loss_sum, loss_n = 0.0, 0
+        loss_sum, loss_n = epoch_loss if step % steps_per_epoch else (0.0, 0)
         supernet.train()
         while step < (epoch + 1) * steps_per_epoch:
             if interrupt_at_step is not None and step == interrupt_at_step:
@@ -160,10 +197,12 @@ def train_supernet(cfg: dict, resume: bool = False, interrupt_at_step: int | Non
             step_loss, _ = train_step(model, supernet, space, rule, choices, xs, ys,
                                       sync_last=info.enabled,
                                       reduce=lambda v: D.mean_vector(v, info, device))
+            step_loss = D.mean_across(step_loss, info, device)  # every rank stops together
+            check_finite_loss(step_loss, step, steps_per_epoch, label,
+                              f"train.lr ({t['lr']} now)", ckpt_path)
             opt.step()
             sched.step()
             opt.zero_grad(set_to_none=True)
-            step_loss = D.mean_across(step_loss, info, device)
             _keep_lowest(records, step_loss, widths, t["records"])
             loss_sum, loss_n = loss_sum + step_loss, loss_n + 1
             step += 1
@@ -171,7 +210,7 @@ def train_supernet(cfg: dict, resume: bool = False, interrupt_at_step: int | Non
             bar.set_postfix(loss=f"{step_loss:.3f}")
             if t["checkpoint_every_steps"] and step % t["checkpoint_every_steps"] == 0 \
                     and step % steps_per_epoch:
-                save()
+                save(loss_sum, loss_n)
         bar.close()
         row = {"epoch": epoch + 1, "step": step, "train_loss": loss_sum / max(1, loss_n),
                "lr": opt.param_groups[0]["lr"], "seconds": round(time.time() - start, 2)}
@@ -183,7 +222,7 @@ def train_supernet(cfg: dict, resume: bool = False, interrupt_at_step: int | Non
         log_scalars(writer, "supernet", row, step)
         if info.is_main:
             atomic_write_bytes(out / "log.csv", csv_bytes(history))
-        save()
+        save(0.0, 0)
     if writer is not None:
         writer.close()
     D.shutdown(info)
@@ -248,14 +287,17 @@ def _keep_lowest(heap: list, loss: float, widths: tuple[int, ...], n: int) -> No
         heapq.heapreplace(heap, item)
 
 
+# settings that change no number of a run: they may differ on resume
+COSMETIC = ("out", "device", "train.progress", "train.tensorboard", "train.checkpoint_every_steps",
+            "train.eval_every")
+
+
 def _check_compatible(state: dict, cfg: dict) -> None:
     if state.get("format") != FORMAT:
         raise SlimnasError("the checkpoint is not a slimnas supernet checkpoint")
     old = with_defaults(state["config"])
-    for key in ("space", "rule", "rule_options", "bins", "min_bins", "flops_bins",
-                "flops_bins_min", "seed", "complementary", "data"):
-        if old[key] != cfg[key]:
-            raise SlimnasError(f"--resume: config {key!r} differs from the checkpoint's")
-    for key in ("epochs", "batch_size", "lr", "micro_batches"):
-        if old["train"][key] != cfg["train"][key]:
-            raise SlimnasError(f"--resume: train.{key} differs from the checkpoint's")
+    # search and retraining settings belong to `slimnas run`, which checks them itself
+    diff = differing_keys(old, cfg, ignore=(*COSMETIC, "search", "retrain"))
+    if diff:
+        raise SlimnasError(f"--resume: the checkpoint was made with other settings: "
+                           f"{', '.join(diff)}; rerun with its settings or choose another out")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable
 
 from slimnas.errors import SlimnasError
@@ -39,6 +40,10 @@ def build_spec(name: str, **options) -> NetSpec:
         raise SlimnasError(
             f"space {name!r} has no option {unknown[0]!r}; options: {', '.join(sorted(known))}"
         )
+    for key, value in options.items():
+        allowed = _option_problem(key, value, known[key])
+        if allowed:
+            raise SlimnasError(f"space {name!r}: {key} must be {allowed}, got {value!r}")
     merged = {**known, **options}
     try:
         spec = fn(**merged)
@@ -48,12 +53,35 @@ def build_spec(name: str, **options) -> NetSpec:
     return spec
 
 
+# the lowest value of the options several families share (width_mult: strictly above)
+_LOWEST = {"width_mult": 0, "in_channels": 1, "input_size": 1, "num_classes": 2, "depth": 1,
+           "width": 1}
+
+
+def _option_problem(key: str, value, default) -> str | None:
+    """None when `value` suits an option whose default is `default`, else what is allowed."""
+    lo = _LOWEST.get(key)
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else "true or false"
+    if isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool) and (lo is None or value >= lo)
+        return None if ok else "an integer" + ("" if lo is None else f" >= {lo}")
+    if isinstance(default, float):
+        ok = isinstance(value, int | float) and not isinstance(value, bool) \
+            and math.isfinite(value) and (lo is None or value > lo)
+        return None if ok else "a number" + ("" if lo is None else f" > {lo}")
+    return None
+
+
 def get_space(
     name: str, bins: int = 4, min_bins: int = 1, enlarge: bool = False,
     flops_bins: bool = False, flops_bins_min: int = 2, **options
 ) -> WidthSpace:
     """A width space of a registered family; `enlarge` widens it by (bins+min_bins)/bins,
     `flops_bins` gives every group its FLOPs-sensitive bin count (flops_bins.py)."""
+    for key, value in (("bins", bins), ("min_bins", min_bins), ("flops_bins_min", flops_bins_min)):
+        if isinstance(value, bool) or not isinstance(value, int):  # ranges: WidthSpace's
+            raise SlimnasError(f"{key} must be an integer, got {value!r}")
     return WidthSpace(build_spec(name, **options), bins, min_bins, enlarge,
                       flops_bins=flops_bins, flops_bins_min=flops_bins_min)
 
