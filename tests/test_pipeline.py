@@ -182,3 +182,18 @@ def test_sigkill_during_retraining_then_the_same_command_gives_the_same_report(t
     a = json.loads((out / "result.json").read_text())
     b = json.loads((straight / "result.json").read_text())
     assert _without_out(a) == _without_out(b)
+
+
+@pytest.mark.parametrize("key,value,needle", [
+    ("train", {"records": 0}, "train.records"),
+    ("retrain", {"batch_size": 0}, "retrain.batch_size"),
+    ("search", {"window": [0.8]}, "search.window"),
+    ("search", {"queries": 0}, "search.queries"),
+    ("score", {"recal_batches": 0}, "score.recal_batches"),
+])
+def test_meaningless_values_fail_before_any_work(tmp_path, key, value, needle):
+    cfg = tiny_config(tmp_path / "r")
+    cfg[key].update(value)  # a dict changed after loading is checked again by run()
+    with pytest.raises(SlimnasError, match=needle):
+        run(cfg, progress=False, log=None)
+    assert not (tmp_path / "r").exists()

@@ -69,6 +69,9 @@ def _run(cfg: dict, progress: bool, log: TextIO | None) -> dict:
     out = Path(cfg["out"])
     s = cfg["search"]
     searcher = get_searcher(s["searcher"], **s["options"])  # fail on bad options before training
+    if s["init"] == "prior" and cfg["train"]["records"] < 1:
+        raise SlimnasError("search.init prior learns from the supernet's loss records: "
+                           "train.records must be >= 1 (or use search.init random)")
     space, _ = make_space(cfg, load_split(cfg)[0])
 
     def flops(w) -> int:

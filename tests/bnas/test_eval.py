@@ -117,3 +117,13 @@ def test_train_resume_is_bit_exact(tiny, paper_genotype):
     assert a["global_step"] == b["global_step"] == 4
     for k in a["model"]:
         assert torch.equal(a["model"][k], b["model"][k]), k
+
+
+def test_divergence_stops_training_with_one_line(tiny, paper_genotype):
+    from slimnas.errors import SlimnasError
+
+    cfg = tiny("nan", "train.lr=1e12", "train.grad_clip=0")
+    with pytest.raises(SlimnasError) as e:
+        train_genotype(cfg, paper_genotype)
+    msg = str(e.value)
+    assert "diverged" in msg and "train.lr" in msg and "\n" not in msg

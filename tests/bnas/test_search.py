@@ -157,3 +157,19 @@ def test_torchrun_two_ranks_equal_one_process_averaging_the_halves(tmp_path):
     assert res["moved"] > 1e-3  # the steps did train
     assert res["rank_diff"] == 0.0  # the ranks agree exactly
     assert res["ref_diff"] <= 1e-6
+
+
+@pytest.mark.parametrize("override,hint", [("search.lr=1e12", "search.lr"),
+                                           ("search.arch_lr=1e30", "search")])
+def test_divergence_stops_the_search_with_one_line(tiny, override, hint):
+    cfg = tiny("nan", "variant=bnas-d", "search.grad_clip=0", override)
+    with pytest.raises(SlimnasError) as e:
+        run_search(cfg)
+    msg = str(e.value)
+    assert "diverged" in msg and hint in msg and "step" in msg and "\n" not in msg
+    assert not (Path(cfg["out"]) / "genotype.json").exists()
+    ckpt = Path(cfg["out"]) / CHECKPOINT
+    if ckpt.exists():  # only a good checkpoint is ever written
+        state = load_checkpoint(ckpt)
+        assert all(torch.isfinite(v).all() for v in state["model"].values()
+                   if v.is_floating_point())
