@@ -83,3 +83,57 @@ def test_console_script_entry_point_runs():
                           capture_output=True, text=True)
     assert done.returncode == 0
     assert "cbm-mobilenet" in json.loads(done.stdout)
+
+
+def test_bad_checkpoints_and_unwritable_outputs_get_one_line(capsys, tmp_path, monkeypatch):
+    import os
+
+    import torch
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'pwned'}",))
+
+    torch.save({"x": Evil()}, tmp_path / "evil.pt")
+    (tmp_path / "cut.pt").write_bytes(b"PK\x03\x04" + b"\x00" * 30)
+    (tmp_path / "file").write_text("user data")
+    cases = [
+        (["export", str(tmp_path / "evil.pt"), "--widths", "4444444", "--out",
+          str(tmp_path / "e")], "not a slimnas checkpoint"),
+        (["score", "--checkpoint", str(tmp_path / "cut.pt"), "--all", "--out",
+          str(tmp_path / "s.json")], "truncated or corrupt"),
+        (["run", f"out={tmp_path / 'file' / 'run'}"], "cannot write to"),
+        (["train-supernet", f"out={tmp_path / 'file' / 'sn'}"], "cannot write to"),
+        (["bnas", "search", f"out={tmp_path / 'file' / 'b'}"], "cannot write to"),
+        (["score", "--checkpoint", str(tmp_path / "evil.pt"), "--all", "--out",
+          str(tmp_path / "file" / "s.json")], "cannot write to"),
+    ]
+    for argv, needle in cases:
+        code, out, err = run(capsys, *argv)
+        assert code == 2, (argv, err)
+        assert needle in err and err.count("\n") == 1, (argv, err)
+        assert "weights_only=False" not in err and "Traceback" not in err
+    assert not (tmp_path / "pwned").exists()
+    assert (tmp_path / "file").read_text() == "user data"
+
+
+def test_interrupt_says_how_to_resume(capsys, monkeypatch):
+    import slimnas.pipeline
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(slimnas.pipeline, "run", interrupted)
+    code, _, err = run(capsys, "run", "train.epochs=1")
+    assert code == 130 and "rerun the same command to resume" in err
+
+
+def test_train_supernet_writes_runs_supernet_by_default(monkeypatch, tmp_path):
+    import slimnas.width.train
+
+    seen = {}
+    monkeypatch.setattr(slimnas.width.train, "train_supernet",
+                        lambda cfg, resume=False: seen.setdefault("out", cfg["out"]) and
+                        {"checkpoint": "x", "steps": 0, "history": []})
+    assert main(["train-supernet", "train.epochs=1"]) == 0
+    assert seen["out"] == "runs/supernet"

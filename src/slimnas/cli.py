@@ -27,7 +27,8 @@ def cmd_train_supernet(args) -> int:
     config, overrides = args.config, list(args.overrides)
     if config and "=" in config and not Path(config).exists():  # no config, only overrides
         config, overrides = None, [config, *overrides]
-    cfg = load_config(config, overrides)
+    # not `run`'s report directory: a later `slimnas run` there would find a stranger's files
+    cfg = load_config(config, overrides, defaults={"out": "runs/supernet"})
     summary = train_supernet(cfg, resume=args.resume)
     last = summary["history"][-1] if summary["history"] else {}
     print(f"supernet: {summary['checkpoint']} ({summary['steps']} steps; last epoch "
@@ -55,8 +56,11 @@ def cmd_run(args) -> int:
 
 
 def cmd_export(args) -> int:
+    from slimnas.io import NewDirectory, probe_writable
     from slimnas.width.checkpoint import export_width, load_supernet
 
+    NewDirectory(args.out)  # refuses a non-empty --out before the supernet is loaded
+    probe_writable(Path(args.out).parent, is_dir=True)
     loaded = load_supernet(args.checkpoint)
     widths = loaded.ctx.space.parse(args.widths)
     out = export_width(loaded, widths, args.out, args.path, onnx=not args.no_onnx)
@@ -75,6 +79,9 @@ def cmd_score(args) -> int:
     if out.exists():
         raise SlimnasError(f"{out} exists; choose another --out")
     from slimnas.config import parse_key_values
+    from slimnas.io import probe_writable
+
+    probe_writable(out, is_dir=False)
 
     loaded = load_supernet(args.checkpoint, recal_batches=args.recal_batches,
                            rule_options=parse_key_values(args.rule_option, "--rule-option"))
@@ -111,7 +118,8 @@ def cmd_bench_query(args) -> int:
 def cmd_bench_rank(args) -> int:
     from slimnas.bench.rank import rank_correlation, read_score_table
 
-    res = rank_correlation(args.space, read_score_table(args.scores, args.space), args.file)
+    table = read_score_table(args.scores, args.space, args.file)  # a built file's keys
+    res = rank_correlation(args.space, table, args.file)
     if args.json:
         _print_json(res)
     else:
@@ -146,8 +154,9 @@ def cmd_bench_search(args) -> int:
     else:
         for r in res["runs"]:
             print(f"seed {r['seed']:3d}  {r['arch']}  rank {r['rank']:4d}  mean {r['mean']:.3f}"
-                  f"  {r['flops'] / 1e6:.1f} MFLOPs (MACs)  queries {r['queries_used']}")
-        print(f"median rank {res['median_rank']}")
+                  f"  {r['flops_macs'] / 1e6:.1f} MFLOPs (MACs)  queries {r['queries_used']}")
+        print(f"median rank {res['median_rank']} (budget {res['budget_flops_macs']:,} MACs, "
+              f"{res['architectures']:,} architectures searched)")
     return 0
 
 
@@ -181,12 +190,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("config", nargs="?", help="YAML config (default: the digits demo)")
     t.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.epochs=5")
     t.add_argument("--resume", action="store_true", help="continue the run in `out`")
-    t.set_defaults(fn=cmd_train_supernet)
+    t.set_defaults(fn=cmd_train_supernet, resume_hint="add --resume to the same command to "
+                   "continue from the last checkpoint")
 
     r = sub.add_parser("run", help="the main job: supernet -> search -> export -> retrain")
     r.add_argument("config", nargs="?", help="YAML config (default: digits)")
     r.add_argument("overrides", nargs="*", help="key=value overrides, e.g. search.budget=0.3")
-    r.set_defaults(fn=cmd_run)
+    r.set_defaults(fn=cmd_run, resume_hint="rerun the same command to resume: finished stages "
+                   "are kept, the supernet continues from its last checkpoint")
 
     e = sub.add_parser("export", help="export one width of a trained supernet")
     e.add_argument("checkpoint")
@@ -206,7 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="BN recalibration batches (default: the training config's)")
     c.add_argument("--rule-option", action="append", metavar="KEY=VALUE",
                    help="a scoring option of the rule, e.g. candidates=16 for cafenet")
-    c.set_defaults(fn=cmd_score)
+    c.set_defaults(fn=cmd_score, resume_hint="rerun the same command to continue from "
+                   "<out>.partial")
 
     b = sub.add_parser("bench", help="Channel-Bench-Macro")
     bsub = b.add_subparsers(dest="bench_command", required=True, parser_class=_Parser)
@@ -216,13 +228,15 @@ def build_parser() -> argparse.ArgumentParser:
                                ("search", cmd_bench_search, "search with true ranks")):
         q = bsub.add_parser(name, help=helptext)
         q.add_argument("--space", required=True, choices=["mobilenet", "resnet"])
-        q.add_argument("--file", default=None, help="results JSON (default: see README)")
+        q.add_argument("--file", default=None, help="results JSON (default: see README); "
+                       "a `bench build` file is read with the space of its <file>.meta.json")
         if name == "query":
             q.add_argument("--arch", required=True, help="7 digits in 1..4, e.g. 4444342")
         if name == "rank":
             q.add_argument("--scores", required=True, help="JSON: architecture key -> score")
         if name == "search":
-            q.add_argument("--budget", required=True, help="fraction of 4444444's FLOPs, or 150M")
+            q.add_argument("--budget", required=True,
+                           help="fraction of the full width's FLOPs (MACs), or 150M")
             q.add_argument("--searcher", default="evolution", help="evolution, random, greedy")
             q.add_argument("--queries", type=int, default=100, help="distinct archs per run")
             q.add_argument("--seeds", type=int, default=20)
@@ -256,7 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
     bb.add_argument("--jobs", type=int, default=1,
                     help="runs trained at once, one process and one thread each")
     bb.add_argument("--no-progress", action="store_true")
-    bb.set_defaults(fn=cmd_bench_build)
+    bb.set_defaults(fn=cmd_bench_build, resume_hint="rerun the same command to continue: "
+                    "finished runs are kept in <out>.partial")
 
     f = sub.add_parser("fairness", help="count bin usage of a rule's real sampler")
     f.add_argument("--rule", required=True, help="ua, bcnet or bcnetv2")
@@ -286,7 +301,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"slimnas: error: {e}\n")
         return 2
     except KeyboardInterrupt:
-        sys.stderr.write("slimnas: interrupted\n")
+        hint = getattr(args, "resume_hint", None)
+        sys.stderr.write("slimnas: interrupted" + (f"; {hint}" if hint else "") + "\n")
         return 130
 
 

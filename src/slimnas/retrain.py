@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from slimnas.data import Augment
-from slimnas.runlog import NonFiniteLoss, cosine_factor
+from slimnas.runlog import NonFiniteLoss, cosine_factor, parameters_finite
 from slimnas.width.evaluate import accuracy
 from slimnas.width.train import generator
 
@@ -55,7 +55,7 @@ def retrain(net: nn.Module, train_x: torch.Tensor, train_y: torch.Tensor, held_x
             x = augment(train_x[idx], generator(seed, "retrain-aug", step))
             loss = F.cross_entropy(net(x), train_y[idx])
             if not torch.isfinite(loss):
-                raise NonFiniteLoss(f"{label} diverged: the loss is {float(loss)} at step "
+                raise NonFiniteLoss(f"{label} diverged: the loss is {float(loss.detach())} at step "
                                     f"{step + 1} (epoch {epoch + 1}); try a lower {lr_name} "
                                     f"({lr} now)")
             opt.zero_grad(set_to_none=True)
@@ -64,6 +64,9 @@ def retrain(net: nn.Module, train_x: torch.Tensor, train_y: torch.Tensor, held_x
             sched.step()
             total_loss += float(loss.detach())
             bar.update(1)
+        if not parameters_finite(net):  # the last step's update can diverge too
+            raise NonFiniteLoss(f"{label} diverged: non-finite weights after epoch "
+                                f"{epoch + 1}; try a lower {lr_name} ({lr} now)")
         row = {"epoch": epoch + 1, "train_loss": total_loss / steps_per_epoch}
         if eval_each_epoch or epoch == epochs - 1:
             row["held_out_top1"] = accuracy(net, None, held_x, held_y)

@@ -10,6 +10,7 @@ import pytest
 from conftest import PYTHON, cli_env
 
 import slimnas.retrain as retrain_module
+from slimnas.bench import verify
 from slimnas.bench.build import build_benchmark, stratified_archs
 from slimnas.errors import SlimnasError
 from slimnas.flops import cost_model
@@ -53,6 +54,15 @@ def test_build_writes_the_benchmark_format(tmp_path: Path) -> None:
         assert e["std"] == pytest.approx(abs(e["acc"][0] - e["acc"][1]) / 2 ** 0.5)
         ch = space.channels_of(space.parse(key))
         assert e["flops"] == model.macs(ch) and e["params"] == model.params(ch)
+    # the space beside the file: every bench command reads the file with it
+    meta = read_json(tmp_path / "bench.json.meta.json")
+    assert meta["format"] == "slimnas-bench-meta/1" and meta["space"] == "cbm-mobilenet"
+    assert meta["options"] == {"in_channels": 1, "input_size": 8, "num_classes": 10,
+                               "width_mult": 0.0625}
+    assert (meta["bins"], meta["min_bins"]) == (4, 1)
+    assert meta["recipe"]["epochs"] == 1 and meta["recipe"]["seeds"] == 2
+    report = verify("mobilenet", out)
+    assert (report["n_total"], report["n_exact"], report["built"]) == (3, 3, True)
     with pytest.raises(SlimnasError, match="already exists"):
         build_benchmark(archs=3, seeds=2, out=out, **TINY)
 
@@ -75,6 +85,8 @@ def test_build_resumes_after_a_crash_without_retraining(tmp_path: Path, monkeypa
     assert sum(len(v) for v in partial["runs"].values()) == 3
     first = read_json(out)  # the architectures finished so far, in the final format
     assert len(first) == 1
+    meta = read_json(tmp_path / "bench.json.meta.json")  # written before any training
+    assert verify("mobilenet", out)["n_exact"] == 1  # a partial build is usable already
     done = dict(partial["runs"])
 
     calls.clear()
@@ -82,8 +94,10 @@ def test_build_resumes_after_a_crash_without_retraining(tmp_path: Path, monkeypa
                                                                     real(*a, **k))[1])
     with pytest.raises(SlimnasError, match="epochs"):  # a different recipe is refused
         build_benchmark(archs=3, seeds=2, out=out, **{**TINY, "epochs": 2})
+    assert read_json(tmp_path / "bench.json.meta.json") == meta  # a refused resume: kept
     res = build_benchmark(archs=3, seeds=2, out=out, **TINY)
     assert len(calls) == 3 and res["runs_trained"] == 3  # only the missing runs
+    assert read_json(tmp_path / "bench.json.meta.json") == meta  # consistent on resume
     bench = read_json(out)
     assert len(bench) == 3
     for key, seeds in done.items():  # finished runs kept exactly
@@ -111,3 +125,17 @@ def test_parallel_jobs_give_the_same_benchmark(tmp_path: Path) -> None:
     assert not (tmp_path / "two.json.partial").exists()
     with pytest.raises(SlimnasError, match="--jobs"):
         build_benchmark(archs=2, seeds=2, out=tmp_path / "three.json", jobs=0, **TINY)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_diverging_run_stops_the_build_keeping_finished_runs(tmp_path: Path, jobs) -> None:
+    out = tmp_path / "nan.json"
+    recipe = {**TINY, "lr": 1e12, "epochs": 3}
+    with pytest.raises(SlimnasError) as e:
+        build_benchmark(archs=2, seeds=1, out=out, jobs=jobs, **recipe)
+    msg = str(e.value)
+    assert "diverged" in msg and "--lr" in msg and "\n" not in msg
+    state = read_json(tmp_path / "nan.json.partial")  # the build can be resumed, no NaN in it
+    assert all(v == v for runs in state["runs"].values() for v in runs.values())
+    if out.exists():
+        assert all(e["mean"] == e["mean"] for e in read_json(out).values())

@@ -8,11 +8,13 @@ def test_bench_search_json_reports_true_ranks(bench_dir, capsys):
                  "--seeds", "3", "--json"])
     res = json.loads(capsys.readouterr().out)
     assert code == 0
-    assert set(res) >= {"space", "budget_flops", "searcher", "queries", "runs", "median_rank"}
+    assert set(res) >= {"space", "budget_flops_macs", "searcher", "queries", "runs",
+                        "median_rank"}
+    assert "budget_flops" not in res  # FLOPs fields say MACs in their name (README)
     assert len(res["runs"]) == 3
     for r in res["runs"]:
         assert r["queries_used"] <= 100
-        assert 0.8 * res["budget_flops"] <= r["flops"] <= res["budget_flops"]
+        assert 0.8 * res["budget_flops_macs"] <= r["flops_macs"] <= res["budget_flops_macs"]
         assert r["rank"] >= 1
     assert res["median_rank"] <= 3
 

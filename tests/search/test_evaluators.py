@@ -50,9 +50,15 @@ def test_max_queries_refuses_new_architectures_only():
         ev.score((2, 2))
     assert ev.score((1, 2)) == 3.0  # cached lookups stay free
     assert ev.queries == 2 and len(inner.calls) == 2
-    with pytest.raises(QueryBudgetExhausted):
-        CachedEvaluator(inner, max_queries=0).score((5, 5))
     assert issubclass(QueryBudgetExhausted, SlimnasError)
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, 2.0, "5"])
+def test_max_queries_below_one_or_not_an_integer_is_refused_at_once(bad):
+    # a search needs at least one query: a cap of 0 fails when the evaluator is made
+    with pytest.raises(SlimnasError, match=r"max_queries\) must be an integer >= 1") as info:
+        CachedEvaluator(Counting(), max_queries=bad)
+    assert "\n" not in str(info.value)
 
 
 def test_score_table_with_int_and_string_keys():

@@ -187,3 +187,44 @@ def test_search_does_not_import_torch():
     env = dict(os.environ, PYTHONPATH=str(SRC))
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.parametrize("name, option, value, needle", [
+    ("evolution", "population", 0, "population must be an integer >= 1"),
+    ("evolution", "top_k", 0, "top_k must be an integer >= 1"),
+    ("evolution", "mutations", -1, "mutations must be an integer >= 0"),
+    ("evolution", "crossovers", 2.5, "crossovers must be an integer >= 0"),
+    ("evolution", "generations", "20", "generations must be an integer"),
+    ("evolution", "population", True, "population must be an integer"),
+    ("evolution", "mutate_prob", 1.5, r"mutate_prob must be a number in \[0.0, 1.0\]"),
+    ("evolution", "mutate_prob", -0.1, "mutate_prob"),
+    ("evolution", "mutate_prob", float("nan"), "mutate_prob"),
+    ("evolution", "mutate_prob", True, "mutate_prob"),
+    ("evolution", "surrogate", "yes", "surrogate must be true or false"),
+    ("evolution", "local_search", 1, "local_search must be true or false"),
+    ("evolution", "ridge", 0, "ridge must be a number in"),
+    ("evolution", "linear", -1.0, "linear"),
+    ("evolution", "batch_growth", float("inf"), "batch_growth"),
+    ("evolution", "explore", -1, "explore must be an integer >= 0"),
+    ("evolution", "pool", 0, "pool"),
+    ("evolution", "flops_tries", None, "flops_tries"),
+    ("evolution", "enumerate_limit", -5, "enumerate_limit"),
+    ("random", "samples", 0, "samples must be an integer >= 1"),
+    ("random", "samples", 1.5, "samples"),
+    ("random", "chunk", 0, "chunk must be an integer >= 1"),
+    ("random", "top_k", False, "top_k"),
+    ("greedy", "top_k", 0, "greedy option top_k"),
+])
+def test_bad_option_values_are_one_line_naming_the_option(name, option, value, needle):
+    with pytest.raises(SlimnasError, match=needle) as info:
+        get_searcher(name, **{option: value})
+    msg = str(info.value)
+    assert "\n" not in msg and option in msg and msg.startswith(f"{name} option {option}")
+
+
+def test_good_option_values_are_kept():
+    s = get_searcher("evolution", population=np.int64(8), mutate_prob=1, ridge=0.5,
+                     surrogate=False)
+    assert (s.population, s.mutate_prob, s.ridge, s.surrogate) == (8, 1.0, 0.5, False)
+    assert isinstance(s.population, int) and isinstance(s.mutate_prob, float)
+    assert get_searcher("random", samples=None).samples is None

@@ -6,6 +6,11 @@ seeded pick per stratum), trains each from scratch K times with one recipe, and 
 file in the Channel-Bench-Macro format: {key: {"acc": [...], "mean", "std", "flops",
 "params"}} (FLOPs = MACs; std with ddof 1, as the published files).
 
+`<out>.meta.json` (written before any training, so a partial build has it too) records
+the space family, its options, bins and the recipe: every bench command given `--file
+<out>` reads the keys, FLOPs and params with that space, and a search on it considers only
+the built architectures. `<out>` itself stays {key: entry}.
+
 Resumable: every finished (architecture, seed) run goes to `<out>.partial` at once (with
 the recipe, so a resume with different settings is refused), and `<out>` is rewritten after
 every completed architecture. A killed build reruns with the same command and loses at most
@@ -24,8 +29,9 @@ from typing import Any
 
 import numpy as np
 
+from slimnas.bench.cbm import META_FORMAT, meta_path
 from slimnas.errors import SlimnasError
-from slimnas.io import atomic_write_json, read_json
+from slimnas.io import atomic_write_json, probe_writable, read_json
 
 FORMAT = "slimnas-bench-build/1"
 SAMPLE_LIMIT = 100_000  # spaces up to this size are enumerated, larger ones sampled
@@ -50,6 +56,12 @@ def stratified_archs(space, n: int, seed: int) -> list[tuple[int, ...]]:
     picks = [int(stratum[rng.randrange(len(stratum))])
              for stratum in np.array_split(order, n)]
     return [tuple(int(v) for v in grid[i]) for i in picks]
+
+
+def bench_meta(space: str, options: dict, bins: int, recipe: dict) -> dict:
+    """The `<out>.meta.json` record of a built benchmark (see `slimnas.bench.cbm`)."""
+    return {"format": META_FORMAT, "space": space, "options": dict(options), "bins": bins,
+            "min_bins": 1, "flops": "multiply-accumulates (MACs)", "recipe": recipe}
 
 
 def _entry(accs: list[float], flops: int, params: int) -> dict:
@@ -88,6 +100,9 @@ def build_benchmark(space: str, options: dict, archs: int, seeds: int, data: str
                            "choose another --out")
     if not out.parent.is_dir():
         raise SlimnasError(f"no such directory: {out.parent}")
+    probe_writable(out.parent)
+    if not isinstance(lr, int | float) or isinstance(lr, bool) or not lr > 0:
+        raise SlimnasError(f"--lr must be > 0, got {lr!r}")
 
     cfg = load_config(None, [])
     cfg["seed"] = seed
@@ -119,6 +134,10 @@ def build_benchmark(space: str, options: dict, archs: int, seeds: int, data: str
         keys, runs = state["keys"], state["runs"]
     else:
         keys = [wspace.key(w) for w in stratified_archs(wspace, archs, seed)]
+    # before any training, and again on a resume (the recipe is the same): a partial
+    # <out> is always readable with its space
+    atomic_write_json(meta_path(out), bench_meta(space, opts, bins, recipe))
+    if not partial.exists():
         atomic_write_json(partial, {"recipe": recipe, "keys": keys, "runs": runs})
 
     dev = resolve_device(device)
@@ -198,7 +217,8 @@ class _Job:
         stats = retrain(net.to(self.device), *tensors, self.epochs, self.batch_size, self.lr,
                         weight_decay=self.weight_decay, seed=run_seed,
                         augment=Augment(self.pad, self.flip), eval_each_epoch=False,
-                        measure_before=False)
+                        measure_before=False, label=f"bench build run {key} seed {s}",
+                        lr_name="--lr")
         return float(stats["held_out_top1"])
 
 

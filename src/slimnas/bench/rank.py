@@ -1,9 +1,10 @@
 """How well does a score table rank Channel-Bench-Macro architectures? (ALGORITHMS.md 2 (b))
 
 Kendall tau-b and Spearman (scipy.stats) of the scores against the true mean accuracies,
-over the entries present and over those without a '1' digit, beside the same statistics of
-FLOPs alone on the same entries: a width evaluator that ranks worse than FLOPs has learned
-nothing. Score files from elsewhere may miss entries or use integer keys.
+over the entries present and over those without a '1' digit (no group at its narrowest
+width), beside the same statistics of FLOPs alone on the same entries: a width evaluator
+that ranks worse than FLOPs has learned nothing. Score files from elsewhere may miss
+entries or use integer keys. A `bench build` file is read with its meta's space.
 """
 
 from __future__ import annotations
@@ -14,16 +15,18 @@ import os
 import numpy as np
 from scipy import stats
 
-from slimnas.bench.cbm import bench_space, load_bench
+from slimnas.bench.cbm import bench_space, open_bench
 from slimnas.errors import SlimnasError
 
 
-def read_score_table(path: str | os.PathLike, space: str = "mobilenet") -> dict[str, float]:
-    """{7-digit key: score} from a JSON file of key -> number (or -> {"score"|"mean": number}),
-    parsed by the search wing's score-table reader (both spaces share the key format)."""
+def read_score_table(path: str | os.PathLike, space: str = "mobilenet",
+                     bench_path: str | os.PathLike | None = None) -> dict[str, float]:
+    """{key: score} from a JSON file of key -> number (or -> {"score"|"mean": number}),
+    parsed by the search wing's score-table reader: 7-digit keys (both Channel-Bench-Macro
+    spaces share the key format), or keys of the space of the built file `bench_path`."""
     from slimnas.search.evaluators import load_score_table
 
-    ws = bench_space(space)
+    ws = bench_space(space) if bench_path is None else open_bench(space, bench_path).space
     return {ws.key(w): v for w, v in load_score_table(path, ws).table.items()}
 
 
@@ -42,7 +45,8 @@ def _finite(x: float) -> float | None:
 def rank_correlation(space: str, scores: dict[str, float], path=None) -> dict:
     """{"all": {...}, "no_ones": {...}, "flops_alone": {"all": {...}, "no_ones": {...}},
     "missing": number of benchmark entries the table lacks}."""
-    bench = load_bench(space, path)
+    bf = open_bench(space, path)
+    bench = bf.entries
     unknown = sorted(set(scores) - set(bench))
     if unknown:
         raise SlimnasError(f"{len(unknown)} keys are not in the benchmark, e.g. {unknown[0]}")
@@ -50,7 +54,7 @@ def rank_correlation(space: str, scores: dict[str, float], path=None) -> dict:
     s = np.array([scores[k] for k in keys])
     truth = np.array([bench[k]["mean"] for k in keys])
     flops = np.array([bench[k]["flops"] for k in keys], dtype=float)
-    no_ones = np.array(["1" not in k for k in keys])
+    no_ones = np.all(bf.widths(keys) > np.asarray(bf.space.c_min), axis=1)
     return {
         "space": space,
         "all": _correlations(s, truth),

@@ -1,6 +1,8 @@
 """Width search under a FLOPs budget: budgets, evaluators, searchers (no torch needed).
 
-FLOPs everywhere in this package are multiply-accumulates (MACs).
+FLOPs everywhere in this package are multiply-accumulates (MACs). `Searcher.search(...,
+members=...)` restricts a search to a finite set of width vectors (`Members`), e.g. the
+architectures of a built benchmark.
 """
 
 from slimnas.search.base import Searcher
@@ -15,6 +17,7 @@ from slimnas.search.evaluators import (
 )
 from slimnas.search.evolution import EvolutionSearcher
 from slimnas.search.greedy import GreedySearcher
+from slimnas.search.members import Members
 from slimnas.search.random_search import RandomSearcher
 from slimnas.search.rank import true_rank
 from slimnas.search.result import SearchResult
@@ -22,7 +25,7 @@ from slimnas.search.searchers import SEARCHERS, get_searcher
 
 __all__ = [
     "SEARCHERS", "BenchmarkEvaluator", "Budget", "CachedEvaluator", "Evaluator",
-    "EvolutionSearcher", "GreedySearcher", "QueryBudgetExhausted", "RandomSearcher",
+    "EvolutionSearcher", "GreedySearcher", "Members", "QueryBudgetExhausted", "RandomSearcher",
     "ScoreTableEvaluator", "SearchResult", "Searcher", "check_feasible", "get_searcher",
     "load_score_table", "parse_budget", "true_rank",
 ]

@@ -15,6 +15,7 @@ import numpy as np
 
 from slimnas.errors import SlimnasError
 from slimnas.search.costs import all_widths_array, flops_batch, flops_of
+from slimnas.search.members import Members, as_members
 from slimnas.width.space import WidthSpace
 
 SUFFIXES = {"k": 1e3, "m": 1e6, "g": 1e9}
@@ -84,13 +85,19 @@ class Budget:
         return f"{self.flops:,} MACs, window [{self.low:,.0f}, {self.high:,.0f}]"
 
 
-def check_feasible(space: WidthSpace, budget: Budget, window: bool = True) -> None:
+def check_feasible(space: WidthSpace, budget: Budget, window: bool = True,
+                   members: Members | None = None) -> None:
     """Raise SlimnasError, before any search work, when no width vector can be legal.
 
     Always: the smallest possible FLOPs exceed the budget. With `window`: the largest
     possible FLOPs are below the window's low end or, for spaces small enough to
-    enumerate, no vector at all lands inside the window.
+    enumerate, no vector at all lands inside the window. With `members` (the only vectors
+    a search may use, e.g. a built benchmark's), the same questions about those vectors.
     """
+    members = as_members(space, members)
+    if members is not None:
+        _check_members(space, budget, window, members)
+        return
     smallest = flops_of(space, space.min_widths())
     if smallest > budget.high:
         raise SlimnasError(
@@ -113,3 +120,19 @@ def check_feasible(space: WidthSpace, budget: Budget, window: bool = True) -> No
                 f"unreachable window [{budget.low:,.0f}, {budget.high:,.0f}] MACs: none of the "
                 f"{len(grid):,} width vectors of this space has FLOPs inside it; widen the window"
             )
+
+
+def _check_members(space: WidthSpace, budget: Budget, window: bool, members: Members) -> None:
+    f = flops_batch(space, members.array)
+    lo, hi = int(f.min()), int(f.max())
+    if lo > budget.high:
+        raise SlimnasError(
+            f"infeasible budget {budget.flops:,} MACs (window high {budget.high:,.0f}): the "
+            f"smallest FLOPs of {members.source} are {lo:,} MACs"
+        )
+    if window and not np.any((f >= budget.low) & (f <= budget.high)):
+        raise SlimnasError(
+            f"unreachable window [{budget.low:,.0f}, {budget.high:,.0f}] MACs: none of "
+            f"{members.source} (FLOPs {lo:,} to {hi:,} MACs) lies inside it; change the "
+            "budget or widen the window"
+        )

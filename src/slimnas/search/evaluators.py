@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -39,13 +40,17 @@ class Evaluator(ABC):
 class CachedEvaluator(Evaluator):
     """Caches `inner.score` by width tuple; `queries` counts distinct evaluations.
 
-    With `max_queries`, asking for a NEW architecture once `max_queries` have been
-    evaluated raises QueryBudgetExhausted; cached lookups stay free.
+    With `max_queries` (an integer >= 1: a search needs at least one query), asking for a
+    NEW architecture once `max_queries` have been evaluated raises QueryBudgetExhausted;
+    cached lookups stay free.
     """
 
     def __init__(self, inner: Scorer, max_queries: int | None = None):
-        if max_queries is not None and max_queries < 0:
-            raise SlimnasError(f"max_queries must be >= 0, got {max_queries}")
+        if max_queries is not None and (isinstance(max_queries, bool)
+                                        or not isinstance(max_queries, numbers.Integral)
+                                        or max_queries < 1):
+            raise SlimnasError(f"the query budget (max_queries) must be an integer >= 1, "
+                               f"got {max_queries!r}")
         self.inner = inner
         self.max_queries = max_queries
         self.cache: dict[tuple[int, ...], float] = {}
@@ -85,16 +90,18 @@ class CachedEvaluator(Evaluator):
 class BenchmarkEvaluator(Evaluator):
     """The true mean accuracy from Channel-Bench-Macro ("mobilenet" | "resnet").
 
-    Widths are 7 digits in 1..4 (digit d = d * 25 % of the layer's max width).
+    Widths are 7 digits in 1..4 (digit d = d * 25 % of the layer's max width); for a
+    `bench build` file, widths of the space its `<file>.meta.json` describes.
     """
 
     def __init__(self, space_name: str, path: str | os.PathLike | None = None):
         # the benchmark module lives outside the search wing; import it only when used
-        from slimnas.bench.cbm import bench_space, load_bench
+        from slimnas.bench.cbm import open_bench
 
+        bench = open_bench(space_name, path)  # a built file's meta gives its own space
         self.space_name = space_name
-        self.entries = load_bench(space_name, path)
-        self.space = bench_space(space_name)
+        self.entries = bench.entries
+        self.space = bench.space
 
     def score(self, widths: Sequence[int]) -> float:
         key = self.space.key(widths)

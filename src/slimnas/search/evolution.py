@@ -27,7 +27,15 @@ import random
 import numpy as np
 
 from slimnas.errors import SlimnasError
-from slimnas.search.base import InitSampler, Searcher, initial_population, query_limit
+from slimnas.search.base import (
+    InitSampler,
+    Searcher,
+    bool_option,
+    float_option,
+    initial_population,
+    int_option,
+    query_limit,
+)
 from slimnas.search.budget import Budget
 from slimnas.search.codes import WidthCodec, unseen_unique
 from slimnas.search.costs import flops_batch
@@ -66,31 +74,30 @@ class EvolutionSearcher(Searcher):
                  ridge: float = 0.3, linear: float = 10.0, batch_growth: float = 0.05,
                  flops_tries: int = 3, enumerate_limit: int = 100_000):
         super().__init__(top_k, enumerate_limit)
-        for label, v in (("population", population), ("generations", generations),
-                         ("init_size", init_size), ("batch", batch), ("pool", pool),
-                         ("flops_tries", flops_tries)):
-            if v < 1:
-                raise SlimnasError(f"evolution option {label} must be >= 1, got {v}")
-        if mutations < 0 or crossovers < 0:
-            raise SlimnasError(f"evolution needs mutations, crossovers >= 0, got "
-                               f"{mutations}, {crossovers}")
-        if not 0 <= explore < batch:
+        me = self.name
+        self.population = int_option(me, "population", population, 1)
+        self.mutations = int_option(me, "mutations", mutations, 0)
+        self.crossovers = int_option(me, "crossovers", crossovers, 0)
+        self.generations = int_option(me, "generations", generations, 1)
+        self.mutate_prob = float_option(me, "mutate_prob", mutate_prob, 0.0, 1.0)
+        self.surrogate = bool_option(me, "surrogate", surrogate)
+        self.flops_aware = bool_option(me, "flops_aware", flops_aware)
+        self.local_search = bool_option(me, "local_search", local_search)
+        self.init_size = int_option(me, "init_size", init_size, 1)
+        self.batch = int_option(me, "batch", batch, 1)
+        self.explore = int_option(me, "explore", explore, 0)
+        if self.explore >= self.batch:
             raise SlimnasError(f"evolution option explore must be in [0, batch={batch}), "
                                f"got {explore}")
-        if not 0 <= mutate_prob <= 1:
-            raise SlimnasError(f"evolution option mutate_prob must be in [0, 1], got {mutate_prob}")
-        if ridge <= 0 or linear < 0 or batch_growth < 0:
-            raise SlimnasError("evolution needs ridge > 0, linear >= 0 and batch_growth >= 0")
-        self.population, self.mutations, self.crossovers = population, mutations, crossovers
-        self.generations, self.mutate_prob = generations, mutate_prob
-        self.surrogate, self.flops_aware, self.local_search = surrogate, flops_aware, local_search
-        self.init_size, self.batch, self.explore = init_size, batch, explore
-        self.pool, self.ridge, self.flops_tries = pool, ridge, flops_tries
-        self.batch_growth, self.linear = batch_growth, linear
+        self.pool = int_option(me, "pool", pool, 1)
+        self.ridge = float_option(me, "ridge", ridge, 0.0, low_open=True)
+        self.linear = float_option(me, "linear", linear, 0.0)
+        self.batch_growth = float_option(me, "batch_growth", batch_growth, 0.0)
+        self.flops_tries = int_option(me, "flops_tries", flops_tries, 1)
 
     def _run(self, space: WidthSpace, log: SearchLog, budget: Budget, rng: random.Random,
              init: InitSampler | None) -> None:
-        sampler = self._sampler(space, budget)
+        sampler = self._sampler(log)
         capped = log.evaluator.max_queries is not None
         spend = query_limit(log, self.population * (self.generations + 1))
         if self.surrogate:
@@ -131,7 +138,7 @@ class EvolutionSearcher(Searcher):
                 if made == count:
                     break
                 legal = [c for c in (make() for _ in range(tries))
-                         if c not in taken and not log.seen(c) and log.budget.legal(log.flops(c))]
+                         if c not in taken and not log.seen(c) and log.legal(c)]
                 if legal:
                     child = max(legal, key=log.flops)  # flops-aware: prefer the top of the window
                     taken.add(child)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import random
 
-from slimnas.errors import SlimnasError
-from slimnas.search.base import InitSampler, Searcher, initial_population, query_limit
+from slimnas.search.base import InitSampler, Searcher, initial_population, int_option, query_limit
 from slimnas.search.budget import Budget
 from slimnas.search.result import SearchLog
 from slimnas.width.space import WidthSpace
@@ -26,13 +25,12 @@ class RandomSearcher(Searcher):
     def __init__(self, samples: int | None = None, chunk: int = 64, top_k: int = 10,
                  enumerate_limit: int = 100_000):
         super().__init__(top_k, enumerate_limit)
-        if samples is not None and samples < 1:
-            raise SlimnasError(f"samples must be >= 1, got {samples}")
-        self.samples, self.chunk = samples, max(1, chunk)
+        self.samples = None if samples is None else int_option(self.name, "samples", samples, 1)
+        self.chunk = int_option(self.name, "chunk", chunk, 1)
 
     def _run(self, space: WidthSpace, log: SearchLog, budget: Budget, rng: random.Random,
              init: InitSampler | None) -> None:
-        sampler = self._sampler(space, budget)
+        sampler = self._sampler(log)
         cap = query_limit(log, DEFAULT_SAMPLES)
         total = cap if self.samples is None else min(self.samples, cap)
         # chunks keep memory flat; each chunk evaluates >= 1 new vector or the loop ends

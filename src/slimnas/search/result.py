@@ -9,6 +9,7 @@ from slimnas.errors import SlimnasError
 from slimnas.search.budget import Budget
 from slimnas.search.costs import flops_of
 from slimnas.search.evaluators import CachedEvaluator
+from slimnas.search.members import Members
 from slimnas.width.space import WidthSpace
 
 
@@ -37,10 +38,15 @@ class SearchResult:
 
 
 class SearchLog:
-    """Evaluates through the cache, remembers FLOPs and records each candidate once."""
+    """Evaluates through the cache, remembers FLOPs and records each candidate once.
 
-    def __init__(self, space: WidthSpace, evaluator: CachedEvaluator, budget: Budget):
+    `members`, when given, are the only vectors the search may evaluate (`legal` asks
+    for membership; `evaluate` refuses anything else)."""
+
+    def __init__(self, space: WidthSpace, evaluator: CachedEvaluator, budget: Budget,
+                 members: Members | None = None):
         self.space, self.evaluator, self.budget = space, evaluator, budget
+        self.members = members
         self.history: list[dict] = []
         self.scores: dict[tuple[int, ...], float] = {}
         self._flops: dict[tuple[int, ...], int] = {}
@@ -56,11 +62,22 @@ class SearchLog:
     def seen(self, widths: Sequence[int]) -> bool:
         return tuple(widths) in self.scores
 
+    def allowed(self, widths: Sequence[int]) -> bool:
+        """A member of the allowed set (always, without one)."""
+        return self.members is None or tuple(widths) in self.members
+
+    def legal(self, widths: Sequence[int]) -> bool:
+        """What a new window candidate must be: allowed, FLOPs inside the window."""
+        return self.allowed(widths) and self.budget.legal(self.flops(widths))
+
     def evaluate(self, widths: Sequence[int], generation: int) -> float:
         """Score (QueryBudgetExhausted propagates) and record the first time it is seen."""
         w = tuple(int(v) for v in widths)
         if w in self.scores:
             return self.scores[w]
+        if not self.allowed(w):  # a guard: the searchers only propose members
+            raise SlimnasError(f"architecture {self.space.key(w)} is not one of "
+                               f"{self.members.source}")
         score = self.evaluator.score(w)
         self.scores[w] = score
         self.history.append({"widths": list(w), "key": self.space.key(w), "flops": self.flops(w),

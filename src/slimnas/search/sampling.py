@@ -5,6 +5,9 @@ enumerated once: sampling is then exactly uniform over the legal vectors and can
 loop. Larger spaces use uniform rejection in numpy batches for a bounded number of
 rounds, then a bounded repair walk (shrink or grow random groups one bin at a time
 until the FLOPs enter the window) for windows that rejection rarely hits.
+
+With `members` (a finite set of allowed vectors, e.g. a built benchmark's architectures)
+the table is the members inside the window, and `legal_mask` also asks for membership.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import numpy as np
 from slimnas.errors import SlimnasError
 from slimnas.search.budget import Budget
 from slimnas.search.costs import all_widths_array, flops_batch, flops_of
+from slimnas.search.members import Members, as_members
 from slimnas.width.space import WidthSpace
 
 ENUMERATE_LIMIT = 100_000
@@ -31,14 +35,17 @@ class LegalSampler:
     """Distinct legal width vectors, never more than a bounded amount of work per call."""
 
     def __init__(self, space: WidthSpace, budget: Budget, enumerate_limit: int = ENUMERATE_LIMIT,
-                 batch: int = 4096, rounds: int = 25):
+                 batch: int = 4096, rounds: int = 25, members: Members | None = None):
         self.space, self.budget = space, budget
         self.batch, self.rounds = batch, rounds
+        self.members = as_members(space, members)
         self.lo = np.asarray(space.c_min, dtype=np.int64)
         self.hi = np.asarray(space.c_max, dtype=np.int64)
         self.ever_hit = False
         self.legal: np.ndarray | None = None  # every legal vector when enumerated
-        grid = all_widths_array(space, enumerate_limit)
+        # the members are a table already: never sample outside them
+        grid = self.members.array if self.members is not None else \
+            all_widths_array(space, enumerate_limit)
         if grid is not None:
             f = flops_batch(space, grid)
             self.legal = grid[(f >= budget.low) & (f <= budget.high)]
@@ -49,8 +56,12 @@ class LegalSampler:
         return self.legal is not None
 
     def legal_mask(self, widths: np.ndarray) -> np.ndarray:
+        """(N,) bool: FLOPs inside the window (and a member, when members are set)."""
         f = flops_batch(self.space, widths)
-        return (f >= self.budget.low) & (f <= self.budget.high)
+        ok = (f >= self.budget.low) & (f <= self.budget.high)
+        if self.members is not None:
+            ok &= self.members.mask(widths)
+        return ok
 
     def sample(self, rng: random.Random, n: int,
                exclude: Container[tuple[int, ...]] = ()) -> list[tuple[int, ...]]:
@@ -64,6 +75,11 @@ class LegalSampler:
             return []
         out = self._from_table(rng, n, exclude) if self.enumerated else \
             self._by_rejection(rng, n, exclude)
+        if not out and not self.ever_hit and self.members is not None:
+            raise SlimnasError(
+                f"none of {self.members.source} has FLOPs in [{self.budget.low:,.0f}, "
+                f"{self.budget.high:,.0f}] MACs; widen the window or change the budget"
+            )
         if not out and not self.ever_hit:
             raise SlimnasError(
                 f"could not sample any width vector with FLOPs in [{self.budget.low:,.0f}, "

@@ -25,7 +25,8 @@ def searcher_options(name: str) -> dict:
 
 
 def get_searcher(name: str, **options) -> Searcher:
-    """A searcher by name; unknown names or options raise SlimnasError."""
+    """A searcher by name; unknown names or options, and bad option values (checked by the
+    searcher's constructor), raise SlimnasError."""
     known = searcher_options(name)
     unknown = sorted(set(options) - set(known))
     if unknown:
@@ -36,6 +37,6 @@ def get_searcher(name: str, **options) -> Searcher:
 
 
 def _lookup(name: str) -> type[Searcher]:
-    if name not in SEARCHERS:
+    if not isinstance(name, str) or name not in SEARCHERS:
         raise SlimnasError(f"unknown searcher {name!r}; known: {', '.join(sorted(SEARCHERS))}")
     return SEARCHERS[name]
