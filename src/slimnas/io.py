@@ -99,7 +99,10 @@ def probe_writable(path: str | os.PathLike, is_dir: bool = True) -> None:
     try:
         missing = [d for d in (where, *where.parents) if not d.exists()]
         for d in reversed(missing):
-            d.mkdir()
+            try:
+                d.mkdir()
+            except FileExistsError:  # another process (a torchrun rank) made it meanwhile
+                continue
             created.append(d)
         fd, tmp = tempfile.mkstemp(dir=where, prefix=".slimnas-probe.", suffix=".tmp")
         os.close(fd)

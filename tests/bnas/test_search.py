@@ -160,7 +160,7 @@ def test_torchrun_two_ranks_equal_one_process_averaging_the_halves(tmp_path):
 
 
 @pytest.mark.parametrize("override,hint", [("search.lr=1e12", "search.lr"),
-                                           ("search.arch_lr=1e30", "search")])
+                                           ("search.arch_lr=1e30", "search.arch_lr")])
 def test_divergence_stops_the_search_with_one_line(tiny, override, hint):
     cfg = tiny("nan", "variant=bnas-d", "search.grad_clip=0", override)
     with pytest.raises(SlimnasError) as e:

@@ -190,6 +190,9 @@ def _search(cfg: dict, resume: bool, interrupt_at_step: int | None) -> dict:
                    desc=f"search {epoch + 1}/{s['epochs']}",
                    disable=not (s["progress"] and info.is_main))
         sums = {"loss_w": 0.0, "loss_a": 0.0}
+        # weights and alphas feed each other: either learning rate can make either loss diverge
+        hint = f"search.lr ({s['lr']} now)" + (f" or search.arch_lr ({lr_arch} now)"
+                                               if lr_arch > 0 else "")
         n_steps = n_arch = 0
         net.train()
         while step < (epoch + 1) * steps_per_epoch:
@@ -203,13 +206,12 @@ def _search(cfg: dict, resume: bool, interrupt_at_step: int | None) -> dict:
             if loss_a is not None:
                 loss_a = D.mean_across(loss_a, info, device)
                 check_finite_loss(loss_a, step, steps_per_epoch, "cell search (architecture "
-                                  "step)", f"search.arch_lr ({s['arch_lr']} now)",
-                                  out / CHECKPOINT)
+                                  "step)", hint, out / CHECKPOINT)
                 sums["loss_a"] += loss_a
                 n_arch += 1
             loss_w = D.mean_across(loss_w, info, device)
-            check_finite_loss(loss_w, step, steps_per_epoch, "cell search (weight step)",
-                              f"search.lr ({s['lr']} now)", out / CHECKPOINT)
+            check_finite_loss(loss_w, step, steps_per_epoch, "cell search (weight step)", hint,
+                              out / CHECKPOINT)
             sums["loss_w"] += loss_w
             n_steps += 1
             step += 1
