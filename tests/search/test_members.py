@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from test_searchers import OPTIONS  # the same small searcher settings
 
 from slimnas.bench import bench_space
 from slimnas.errors import SlimnasError
@@ -19,15 +20,6 @@ from slimnas.search.costs import all_widths_array, flops_batch, flops_of
 from slimnas.search.members import Members
 from slimnas.search.sampling import LegalSampler
 from slimnas.width.spaces import get_space
-
-OPTIONS = {
-    "evolution": dict(pool=300),
-    "evolution-plain": dict(surrogate=False, flops_aware=False, local_search=False,
-                            population=12, top_k=4, mutations=6, crossovers=6),
-    "evolution-flops": dict(surrogate=False, population=12, top_k=4, mutations=6, crossovers=6),
-    "random": {},
-    "greedy": {},
-}
 
 
 @cache
