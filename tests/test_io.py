@@ -71,8 +71,11 @@ def test_load_checkpoint_is_weights_only_and_one_line_on_bad_files(tmp_path):
 
 
 def test_probe_writable_refuses_unwritable_places_and_leaves_nothing(tmp_path, monkeypatch):
-    probe_writable(tmp_path / "a" / "b")  # creates what it needs, leaves no probe file
-    assert (tmp_path / "a" / "b").is_dir() and not any((tmp_path / "a" / "b").iterdir())
+    probe_writable(tmp_path / "a" / "b")  # the directories it made for the probe go again
+    assert not (tmp_path / "a").exists()
+    (tmp_path / "c").mkdir()
+    probe_writable(tmp_path / "c")  # an existing directory stays, with no probe file left
+    assert (tmp_path / "c").is_dir() and not any((tmp_path / "c").iterdir())
     (tmp_path / "file").write_text("user data")
     with pytest.raises(SlimnasError, match="cannot write to"):
         probe_writable(tmp_path / "file" / "out")  # a path under a regular file

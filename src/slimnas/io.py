@@ -91,7 +91,7 @@ def probe_writable(path: str | os.PathLike, is_dir: bool = True) -> None:
 
     Writes and removes a probe file in `path` (a directory to be) or in its parent (a file
     to be): root ignores permission bits, so only a real write tells. Directories created
-    for the probe are removed again when it fails.
+    for the probe are removed again, so a command that fails later leaves nothing behind.
     """
     path = Path(path)
     where = path if is_dir else path.parent
@@ -101,17 +101,18 @@ def probe_writable(path: str | os.PathLike, is_dir: bool = True) -> None:
         for d in reversed(missing):
             try:
                 d.mkdir()
-            except FileExistsError:  # another process (a torchrun rank) made it meanwhile
+            except FileExistsError:  # another process made it meanwhile
                 continue
             created.append(d)
         fd, tmp = tempfile.mkstemp(dir=where, prefix=".slimnas-probe.", suffix=".tmp")
         os.close(fd)
         os.unlink(tmp)
     except OSError as e:
+        raise SlimnasError(f"cannot write to {where}: {e.strerror or e}") from None
+    finally:
         for d in reversed(created):
             with contextlib.suppress(OSError):
                 d.rmdir()
-        raise SlimnasError(f"cannot write to {where}: {e.strerror or e}") from None
 
 
 def read_json(path: str | os.PathLike) -> Any:

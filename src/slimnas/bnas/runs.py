@@ -15,15 +15,17 @@ from slimnas.io import probe_writable
 CHECKPOINT = "checkpoint.pt"
 
 
-def check_out(out: Path, resume: bool) -> None:
-    """A fresh run needs an empty (or new) `out`; `--resume` needs its checkpoint."""
+def check_out(out: Path, resume: bool, probe: bool = True) -> None:
+    """A fresh run needs an empty (or new) `out`; `--resume` needs its checkpoint; `out`
+    must be writable (`probe`: one process probes, not every torchrun rank at once)."""
     if resume:
         if not (out / CHECKPOINT).is_file():
             raise SlimnasError(f"--resume: no {CHECKPOINT} in {out}")
     elif out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise SlimnasError(f"{out} already exists and is not empty; pass --resume or choose "
                            "another out")
-    probe_writable(out)
+    if probe:
+        probe_writable(out)
 
 
 def average_gradients(params: list[torch.nn.Parameter], info: D.DistInfo) -> None:

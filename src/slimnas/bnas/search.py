@@ -109,7 +109,7 @@ def _search(cfg: dict, resume: bool, interrupt_at_step: int | None) -> dict:
     s = cfg["search"]
     info, device = D.init_from_env(resolve_device(cfg["device"]))
     out = Path(cfg["out"])
-    check_out(out, resume)
+    check_out(out, resume, probe=info.is_main)
     D.barrier(info)  # every rank has checked before rank 0 writes anything
     data = load_search_data(cfg, device)
     world, batch = info.world_size, s["batch_size"]
