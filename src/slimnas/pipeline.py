@@ -19,6 +19,7 @@ uninterrupted run's). A rerun with other settings is refused, naming the differi
 from __future__ import annotations
 
 import copy
+import json
 import os
 import random
 import shutil
@@ -102,7 +103,8 @@ def _run(cfg: dict, progress: bool, log: TextIO | None) -> dict:
     space = loaded.ctx.space
 
     # 2. the prior, then the search with the supernet evaluator
-    best = _search_stage(out, cfg, loaded, searcher, budget, flops, ckpt, progress, say)
+    search = _search_stage(out, cfg, loaded, searcher, budget, flops, ckpt, progress, say)
+    best = space.validate(search["winner"]["widths"])
 
     # 3-4. export the winner and the uniform baseline, retrain both with one recipe
     uniform = _uniform_widths(space, budget, flops)
@@ -110,7 +112,6 @@ def _run(cfg: dict, progress: bool, log: TextIO | None) -> dict:
     for i, (name, widths) in enumerate(zip(NETWORKS, (best, uniform), strict=True), 3):
         nets[name] = _network_stage(out, name, widths, cfg, loaded, flops, progress,
                                     lambda line, i=i: say(f"[{i}/4] {line}"))
-    search = read_json(out / "search.json")
     res = {"budget_flops_macs": budget.flops, "searcher": s["searcher"], "init": s["init"],
            "queries": search["queries"], "winner": nets["winner"], "uniform": nets["uniform"],
            "test_set": "the dataset's test split" if has_test_split(cfg["data"]) else
@@ -128,7 +129,8 @@ def _start_or_resume(out: Path, cfg: dict) -> None:
         old = read_json(manifest)
         if not isinstance(old, dict) or old.get("format") != FORMAT:
             raise SlimnasError(f"{manifest} is not a slimnas run manifest; choose another out")
-        diff = differing_keys(old["config"], cfg, ignore=COSMETIC)
+        # compared as stored: JSON has lists where a caller's dict may hold tuples
+        diff = differing_keys(old["config"], json.loads(json.dumps(cfg)), ignore=COSMETIC)
         if diff:
             raise SlimnasError(f"{out} holds a run made with other settings: "
                                f"{', '.join(diff)} differ; rerun with its settings or choose "
@@ -142,8 +144,8 @@ def _start_or_resume(out: Path, cfg: dict) -> None:
 
 
 def _search_stage(out: Path, cfg: dict, loaded, searcher, budget, flops, ckpt: Path,
-                  progress: bool, say) -> tuple[int, ...]:
-    """The search's winner: from search.json when the stage finished earlier."""
+                  progress: bool, say) -> dict:
+    """The content of search.json: read back when the stage finished earlier."""
     from tqdm import tqdm
 
     from slimnas.search.evaluators import CachedEvaluator
@@ -152,7 +154,7 @@ def _search_stage(out: Path, cfg: dict, loaded, searcher, budget, flops, ckpt: P
     s, space = cfg["search"], loaded.ctx.space
     if (out / "search.json").is_file():
         say("[2/4] search: finished earlier, kept (search.json)")
-        return space.validate(read_json(out / "search.json")["winner"]["widths"])
+        return read_json(out / "search.json")
     say(f"[2/4] search: {s['searcher']} from a {s['init']} initial population, "
         f"{s['queries']} widths scored in the supernet, budget {budget.describe()}")
     init = None
@@ -166,14 +168,15 @@ def _search_stage(out: Path, cfg: dict, loaded, searcher, budget, flops, ckpt: P
     bar.close()
     history = [_macs_named(h) for h in result.history]
     best = tuple(result.best)
-    atomic_write_json(out / "search.json", {
+    search = {
         "budget_flops_macs": budget.flops, "window": list(budget.window),
         "searcher": s["searcher"], "init": s["init"], "queries": evaluator.queries,
         "winner": {"key": space.key(best), "widths": list(best), "flops_macs": flops(best)},
         "candidates": history,
-    })
+    }
+    atomic_write_json(out / "search.json", search)
     _plots(out, history, budget, best, flops(best))
-    return best
+    return search
 
 
 class _Counted:

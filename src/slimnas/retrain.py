@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from slimnas.data import Augment
-from slimnas.runlog import NonFiniteLoss, cosine_factor, parameters_finite
+from slimnas.runlog import check_finite_loss, check_finite_weights, cosine_factor
 from slimnas.width.evaluate import accuracy
 from slimnas.width.train import generator
 
@@ -54,19 +54,15 @@ def retrain(net: nn.Module, train_x: torch.Tensor, train_y: torch.Tensor, held_x
             step = epoch * steps_per_epoch + i
             x = augment(train_x[idx], generator(seed, "retrain-aug", step))
             loss = F.cross_entropy(net(x), train_y[idx])
-            if not torch.isfinite(loss):
-                raise NonFiniteLoss(f"{label} diverged: the loss is {float(loss.detach())} at step "
-                                    f"{step + 1} (epoch {epoch + 1}); try a lower {lr_name} "
-                                    f"({lr} now)")
+            value = float(loss.detach())
+            check_finite_loss(value, step, steps_per_epoch, label, f"{lr_name} ({lr} now)")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
-            total_loss += float(loss.detach())
+            total_loss += value
             bar.update(1)
-        if not parameters_finite(net):  # the last step's update can diverge too
-            raise NonFiniteLoss(f"{label} diverged: non-finite weights after epoch "
-                                f"{epoch + 1}; try a lower {lr_name} ({lr} now)")
+        check_finite_weights(net, label, f"after epoch {epoch + 1}", f"{lr_name} ({lr} now)")
         row = {"epoch": epoch + 1, "train_loss": total_loss / steps_per_epoch}
         if eval_each_epoch or epoch == epochs - 1:
             row["held_out_top1"] = accuracy(net, None, held_x, held_y)

@@ -55,24 +55,33 @@ class NonFiniteLoss(SlimnasError):
 
 
 def check_finite_loss(loss: float, step: int, steps_per_epoch: int, what: str, hint: str,
-                      checkpoint: Path) -> None:
+                      checkpoint: Path | None = None) -> None:
     """Stop a run at the first non-finite loss with one line: where, what to try, what is kept.
 
-    `step` is 0-based. The run's checkpoint is never written after a non-finite loss or
-    with non-finite weights, so the one at `checkpoint` (if any) is the last good one."""
+    `step` is 0-based. Runs never write a checkpoint after a non-finite loss or with
+    non-finite weights (`check_finite_weights`), so `checkpoint`, if any, is the last good one."""
     if math.isfinite(loss):
         return
     epoch = step // max(1, steps_per_epoch) + 1
     raise NonFiniteLoss(f"{what} diverged: the loss is {loss} at step {step + 1} (epoch "
-                        f"{epoch}); try a lower {hint}; {kept_checkpoint(checkpoint)}")
+                        f"{epoch}); try a lower {hint}" + _kept(checkpoint))
 
 
-def parameters_finite(module) -> bool:
-    """Every parameter and buffer of `module` is finite (checked before each checkpoint)."""
+def check_finite_weights(module, what: str, when: str, hint: str,
+                         checkpoint: Path | None = None) -> None:
+    """Before a checkpoint (or a result) is written: stop if a weight or buffer is NaN or
+    infinite (a finite loss can still take a step that diverges)."""
     import torch
 
-    return all(bool(torch.isfinite(t).all()) for t in (*module.parameters(), *module.buffers())
-               if t.is_floating_point())
+    if all(bool(torch.isfinite(t).all()) for t in (*module.parameters(), *module.buffers())
+           if t.is_floating_point()):
+        return
+    raise NonFiniteLoss(f"{what} diverged: non-finite weights {when}; try a lower {hint}"
+                        + _kept(checkpoint))
+
+
+def _kept(checkpoint: Path | None) -> str:
+    return "" if checkpoint is None else f"; {kept_checkpoint(checkpoint)}"
 
 
 def kept_checkpoint(path: Path) -> str:

@@ -28,13 +28,11 @@ from slimnas.data import Augment
 from slimnas.errors import SlimnasError
 from slimnas.io import atomic_torch_save, atomic_write_bytes, atomic_write_json, load_checkpoint
 from slimnas.runlog import (
-    NonFiniteLoss,
     check_finite_loss,
+    check_finite_weights,
     cosine_factor,
     csv_bytes,
-    kept_checkpoint,
     log_scalars,
-    parameters_finite,
     tensorboard,
     torch_threads,
 )
@@ -153,11 +151,9 @@ def _search(cfg: dict, resume: bool, interrupt_at_step: int | None) -> dict:
     start = time.time() - (history[-1]["seconds"] if history else 0.0)
 
     def save(epoch: int) -> None:
-        if not parameters_finite(net):  # never replace the last good checkpoint
-            raise NonFiniteLoss(f"cell search diverged: non-finite weights or alphas after "
-                                f"step {step} (epoch {epoch}); try a lower search.lr "
-                                f"({s['lr']} now) or search.arch_lr ({s['arch_lr']} now); "
-                                f"{kept_checkpoint(out / CHECKPOINT)}")
+        check_finite_weights(net, "cell search", f"after step {step} (epoch {epoch})",
+                             f"search.lr ({s['lr']} now) or search.arch_lr ({s['arch_lr']} now)",
+                             out / CHECKPOINT)  # never replace the last good checkpoint
         if info.is_main:
             atomic_torch_save({
                 "format": FORMAT, "config": cfg, "spec": net.describe(),

@@ -26,13 +26,11 @@ from slimnas.data import Augment
 from slimnas.errors import SlimnasError
 from slimnas.io import atomic_torch_save, atomic_write_bytes, atomic_write_json, load_checkpoint
 from slimnas.runlog import (
-    NonFiniteLoss,
     check_finite_loss,
+    check_finite_weights,
     cosine_factor,
     csv_bytes,
-    kept_checkpoint,
     log_scalars,
-    parameters_finite,
     tensorboard,
     torch_threads,
 )
@@ -158,10 +156,8 @@ def _train(cfg: dict, genotype: Genotype, resume: bool, interrupt_at_step: int |
         history.append(row)
         log_scalars(writer, "train", row, step)
         atomic_write_bytes(out / "log.csv", csv_bytes(history))
-        if not parameters_finite(net):  # never replace the last good checkpoint
-            raise NonFiniteLoss(f"cell network training diverged: non-finite weights after "
-                                f"step {step}; try a lower train.lr ({t['lr']} now); "
-                                f"{kept_checkpoint(out / CHECKPOINT)}")
+        check_finite_weights(net, "cell network training", f"after step {step}",
+                             f"train.lr ({t['lr']} now)", out / CHECKPOINT)
         atomic_torch_save({"format": FORMAT, "config": cfg, "genotype": genotype.to_json(),
                            "spec": net.describe(), "model": net.state_dict(),
                            "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),

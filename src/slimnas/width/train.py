@@ -32,13 +32,11 @@ from slimnas.io import (
     probe_writable,
 )
 from slimnas.runlog import (
-    NonFiniteLoss,
     check_finite_loss,
+    check_finite_weights,
     cosine_factor,
     csv_bytes,
-    kept_checkpoint,
     log_scalars,
-    parameters_finite,
     tensorboard,
     torch_threads,
 )
@@ -76,8 +74,7 @@ class TrainingInterrupted(Exception):
     """Raised by `interrupt_at_step` (tests simulate a crash without a checkpoint)."""
 
 
-def train_supernet(cfg: dict, resume: bool = False, interrupt_at_step: int | None = None,
-                   label: str = "supernet") -> dict:
+def train_supernet(cfg: dict, resume: bool = False, interrupt_at_step: int | None = None) -> dict:
     """Train a supernet as `cfg` says; returns a summary dict. See DEFAULTS in config.py.
 
     A non-finite loss stops the run (NonFiniteLoss, a SlimnasError) before the step is
@@ -85,10 +82,10 @@ def train_supernet(cfg: dict, resume: bool = False, interrupt_at_step: int | Non
     kept. Runs with `cfg["threads"]` torch threads (0: torch's default)."""
     check_config(cfg)
     with torch_threads(cfg["threads"]):
-        return _train(cfg, resume, interrupt_at_step, label)
+        return _train(cfg, resume, interrupt_at_step)
 
 
-def _train(cfg: dict, resume: bool, interrupt_at_step: int | None, label: str) -> dict:
+def _train(cfg: dict, resume: bool, interrupt_at_step: int | None) -> dict:
     t = cfg["train"]
     info, device = D.init_from_env(resolve_device(cfg["device"]))
     out = Path(cfg["out"])
@@ -152,10 +149,8 @@ def _train(cfg: dict, resume: bool, interrupt_at_step: int | None, label: str) -
     start = time.time() - elapsed
 
     def save(loss_sum: float, loss_n: int) -> None:
-        if not parameters_finite(supernet):  # never replace the last good checkpoint
-            raise NonFiniteLoss(f"{label} diverged: non-finite weights after step {step} "
-                                f"(epoch {step // steps_per_epoch + 1}); try a lower train.lr "
-                                f"({t['lr']} now); {kept_checkpoint(ckpt_path)}")
+        check_finite_weights(supernet, "supernet", f"after step {step}",  # keep the good one
+                             f"train.lr ({t['lr']} now)", ckpt_path)
         if info.is_main:
             atomic_torch_save({
                 "format": FORMAT, "config": cfg, "space": space.describe(), "rule": cfg["rule"],
@@ -177,7 +172,7 @@ def _train(cfg: dict, resume: bool, interrupt_at_step: int | None, label: str) -
         perm = torch.randperm(len(ctx.train_x), generator=generator(cfg["seed"], "epoch", epoch))
         perm = perm.to(device)
         bar = tqdm(total=steps_per_epoch, initial=step % steps_per_epoch,
-                   desc=f"{label} epoch {epoch + 1}/{t['epochs']}", leave=False,
+                   desc=f"supernet epoch {epoch + 1}/{t['epochs']}", leave=False,
                    disable=not (t["progress"] and info.is_main))
         loss_sum, loss_n = epoch_loss if step % steps_per_epoch else (0.0, 0)
         supernet.train()
@@ -198,7 +193,7 @@ def _train(cfg: dict, resume: bool, interrupt_at_step: int | None, label: str) -
                                       sync_last=info.enabled,
                                       reduce=lambda v: D.mean_vector(v, info, device))
             step_loss = D.mean_across(step_loss, info, device)  # every rank stops together
-            check_finite_loss(step_loss, step, steps_per_epoch, label,
+            check_finite_loss(step_loss, step, steps_per_epoch, "supernet",
                               f"train.lr ({t['lr']} now)", ckpt_path)
             opt.step()
             sched.step()
