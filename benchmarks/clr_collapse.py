@@ -91,9 +91,9 @@ def main() -> None:
 
     from slimnas.bnas.config import load_bnas_config
     from slimnas.bnas.genotype import Genotype
-    from slimnas.bnas.runs import CHECKPOINT
     from slimnas.bnas.search import run_search
     from slimnas.io import atomic_write_json, read_json
+    from slimnas.runs import CHECKPOINT
 
     out, work = Path(args.out), Path(args.work)
     want = settings(args)

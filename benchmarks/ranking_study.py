@@ -85,7 +85,8 @@ def supernet_config(args, label: str, seed: int) -> dict:
 
 def supernet(args, label: str, seed: int) -> Path:
     from slimnas.io import load_checkpoint
-    from slimnas.width.train import CHECKPOINT, train_supernet
+    from slimnas.runs import CHECKPOINT
+    from slimnas.width.train import train_supernet
 
     cfg = supernet_config(args, label, seed)
     ckpt = Path(cfg["out"]) / CHECKPOINT

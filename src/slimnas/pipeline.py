@@ -40,10 +40,11 @@ from slimnas.io import (
 )
 from slimnas.retrain import retrain
 from slimnas.runlog import torch_threads
+from slimnas.runs import CHECKPOINT
 from slimnas.width.checkpoint import export_width, load_supernet
 from slimnas.width.context import has_test_split, load_split, load_test, make_space
 from slimnas.width.export import load_exported
-from slimnas.width.train import CHECKPOINT, COSMETIC, train_supernet
+from slimnas.width.train import COSMETIC, train_supernet
 
 FORMAT = "slimnas-run/1"
 NETWORKS = ("winner", "uniform")

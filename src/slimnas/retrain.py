@@ -13,8 +13,8 @@ from torch import nn
 
 from slimnas.data import Augment
 from slimnas.runlog import check_finite_loss, check_finite_weights, cosine_factor
+from slimnas.runs import generator
 from slimnas.width.evaluate import accuracy
-from slimnas.width.train import generator
 
 
 def retrain(net: nn.Module, train_x: torch.Tensor, train_y: torch.Tensor, held_x: torch.Tensor,

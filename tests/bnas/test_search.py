@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from slimnas.bnas.runs import CHECKPOINT
 from slimnas.bnas.search import SearchInterrupted, arch_lr_at, clr_scale, run_search
 from slimnas.errors import SlimnasError
 from slimnas.io import load_checkpoint
+from slimnas.runs import CHECKPOINT
 
 
 def test_clr_schedule():

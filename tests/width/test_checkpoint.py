@@ -7,10 +7,11 @@ import torch
 from conftest import tiny_config
 
 from slimnas.cli import main
+from slimnas.runs import CHECKPOINT
 from slimnas.width.checkpoint import export_width, load_supernet
 from slimnas.width.export import load_exported
 from slimnas.width.net import selections
-from slimnas.width.train import CHECKPOINT, train_supernet
+from slimnas.width.train import train_supernet
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,8 @@ from conftest import PYTHON, cli_env, tiny_config
 
 from slimnas.config import dump_config
 from slimnas.io import load_checkpoint
-from slimnas.width.train import CHECKPOINT, train_supernet
+from slimnas.runs import CHECKPOINT
+from slimnas.width.train import train_supernet
 
 
 def _free_port() -> int:

@@ -10,7 +10,8 @@ from conftest import PYTHON, cli_env, tiny_config
 from slimnas.config import dump_config
 from slimnas.errors import SlimnasError
 from slimnas.io import load_checkpoint
-from slimnas.width.train import CHECKPOINT, TrainingInterrupted, train_supernet
+from slimnas.runs import CHECKPOINT
+from slimnas.width.train import TrainingInterrupted, train_supernet
 
 
 def _weights(out):

@@ -85,7 +85,8 @@ def build_benchmark(space: str, options: dict, archs: int, seeds: int, data: str
     from slimnas.config import load_config
     from slimnas.data import channel_stats, split_held_out, to_float
     from slimnas.flops import cost_model
-    from slimnas.width.context import load_test, resolve_device, train_and_test
+    from slimnas.runs import resolve_device
+    from slimnas.width.context import load_test, train_and_test
     from slimnas.width.spaces import get_space
 
     for name, v, lo in (("--seeds", seeds, 1), ("--epochs", epochs, 1),
@@ -206,8 +207,8 @@ class _Job:
 
         from slimnas.data import Augment
         from slimnas.retrain import retrain
+        from slimnas.runs import derived_seed
         from slimnas.width.net import WidthNet
-        from slimnas.width.train import derived_seed
 
         widths = self.wspace.parse(key)
         run_seed = derived_seed(self.seed, "bench-build", key, s)

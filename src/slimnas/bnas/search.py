@@ -21,10 +21,10 @@ import torch.nn.functional as F
 from slimnas import distributed as D
 from slimnas.bnas.data import BnasData, load_search_data, top1
 from slimnas.bnas.genotype import write_genotype
-from slimnas.bnas.runs import CHECKPOINT, average_gradients, check_out
 from slimnas.bnas.search_net import SearchNetwork, SearchSpec
 from slimnas.config import dump_config
 from slimnas.data import Augment
+from slimnas.distributed import average_gradients
 from slimnas.errors import SlimnasError
 from slimnas.io import atomic_torch_save, atomic_write_bytes, atomic_write_json, load_checkpoint
 from slimnas.runlog import (
@@ -36,8 +36,7 @@ from slimnas.runlog import (
     tensorboard,
     torch_threads,
 )
-from slimnas.width.context import resolve_device
-from slimnas.width.train import generator
+from slimnas.runs import CHECKPOINT, check_out, generator, resolve_device
 
 FORMAT = "slimnas-bnas-search/1"
 _SAME_ON_RESUME = ("seed", "variant", "data")

@@ -20,7 +20,6 @@ from slimnas.bnas.data import BnasData, load_train_data, top1
 from slimnas.bnas.eval_net import EvalNetwork, EvalSpec
 from slimnas.bnas.export import export_network
 from slimnas.bnas.genotype import Genotype
-from slimnas.bnas.runs import CHECKPOINT, check_out
 from slimnas.config import dump_config
 from slimnas.data import Augment
 from slimnas.errors import SlimnasError
@@ -34,8 +33,7 @@ from slimnas.runlog import (
     tensorboard,
     torch_threads,
 )
-from slimnas.width.context import resolve_device
-from slimnas.width.train import derived_seed, generator
+from slimnas.runs import CHECKPOINT, check_out, derived_seed, generator, resolve_device
 
 FORMAT = "slimnas-bnas-train/1"
 MODEL_DIR = "model"

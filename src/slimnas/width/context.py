@@ -13,6 +13,7 @@ import torch
 
 from slimnas.data import ImageData, channel_stats, load_dataset, split_held_out, to_float
 from slimnas.errors import SlimnasError
+from slimnas.runs import resolve_device
 from slimnas.width.sharing import get_rule
 from slimnas.width.space import WidthSpace
 
@@ -30,18 +31,6 @@ class Context:
     std: list[float]
     device: torch.device
     recal_y: torch.Tensor | None = None  # labels of recal_x
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(name)
-    except RuntimeError:
-        raise SlimnasError(f"unknown device {name!r} (use auto, cpu, cuda or cuda:N)") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise SlimnasError("device cuda requested but CUDA is not available")
-    return dev
 
 
 def make_space(cfg: dict, data: ImageData) -> tuple[WidthSpace, object]:

@@ -6,6 +6,8 @@ from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from slimnas.width.net import Path, WidthNet, selections
 from slimnas.width.space import PathSpec, WidthSpace
@@ -52,6 +54,25 @@ def accuracy(net: WidthNet, path: Path | None, x: torch.Tensor, y: torch.Tensor,
     return 100.0 * correct / max(1, len(x))
 
 
+def candidate_losses(supernet: nn.Module, space, rule, choices, xs, ys) -> list[float]:
+    """Each candidate path set's weighted training loss on the batch, without gradients.
+
+    Train-mode BN (batch statistics, as the gradient pass will see); the running
+    statistics are restored afterwards so the extra forwards leave no trace.
+    """
+    out = []
+    with torch.no_grad(), preserved_bn(supernet):
+        supernet.train()
+        for paths in choices:
+            weights = rule.loss_weights(paths)
+            total = 0.0
+            for x, y in zip(xs, ys, strict=True):
+                for p, w in zip(paths, weights, strict=True):
+                    total += w * float(F.cross_entropy(supernet(x, selections(space, p)), y))
+            out.append(total / len(xs))
+    return out
+
+
 class WidthScorer:
     """Scores width vectors of one supernet: each path recalibrated, then evaluated.
 
@@ -92,8 +113,6 @@ class WidthScorer:
         else:
             if self.recal_y is None:
                 raise ValueError("selecting a min-min candidate by loss needs recal_y")
-            from slimnas.width.train import candidate_losses
-
             k = min(self.rule.select_batches, len(self.recal))
             values = candidate_losses(self.supernet, self.space, self.rule, choices,
                                       self.recal[:k], self.recal_y[:k])

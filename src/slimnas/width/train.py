@@ -9,7 +9,6 @@ widths. Checkpoints are written atomically at every epoch end (and every N steps
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import random
 import time
@@ -40,12 +39,12 @@ from slimnas.runlog import (
     tensorboard,
     torch_threads,
 )
-from slimnas.width.context import build_context, resolve_device
-from slimnas.width.evaluate import WidthScorer, preserved_bn
+from slimnas.runs import CHECKPOINT, generator, resolve_device
+from slimnas.width.context import build_context
+from slimnas.width.evaluate import WidthScorer, candidate_losses
 from slimnas.width.net import build_supernet, selections
 from slimnas.width.sampler import WidthSampler
 
-CHECKPOINT = "checkpoint.pt"
 FORMAT = "slimnas-supernet/1"
 
 
@@ -59,15 +58,6 @@ class PathsLoss(nn.Module):
     def forward(self, x, y, paths, weights):
         return sum(w * F.cross_entropy(self.net(x, p), y) for p, w in zip(paths, weights,
                                                                           strict=True))
-
-
-def derived_seed(seed: int, *parts) -> int:
-    digest = hashlib.sha256(":".join(map(str, (seed, *parts))).encode()).digest()
-    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
-
-
-def generator(seed: int, *parts) -> torch.Generator:
-    return torch.Generator().manual_seed(derived_seed(seed, *parts))
 
 
 class TrainingInterrupted(Exception):
@@ -223,25 +213,6 @@ def _train(cfg: dict, resume: bool, interrupt_at_step: int | None) -> dict:
     D.shutdown(info)
     return {"out": str(out), "checkpoint": str(ckpt_path), "steps": step,
             "history": history, "records": len(records)}
-
-
-def candidate_losses(supernet: nn.Module, space, rule, choices, xs, ys) -> list[float]:
-    """Each candidate path set's weighted training loss on the batch, without gradients.
-
-    Train-mode BN (batch statistics, as the gradient pass will see); the running
-    statistics are restored afterwards so the extra forwards leave no trace.
-    """
-    out = []
-    with torch.no_grad(), preserved_bn(supernet):
-        supernet.train()
-        for paths in choices:
-            weights = rule.loss_weights(paths)
-            total = 0.0
-            for x, y in zip(xs, ys, strict=True):
-                for p, w in zip(paths, weights, strict=True):
-                    total += w * float(F.cross_entropy(supernet(x, selections(space, p)), y))
-            out.append(total / len(xs))
-    return out
 
 
 def train_step(model: nn.Module, supernet: nn.Module, space, rule, choices, xs, ys,
