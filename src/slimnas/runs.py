@@ -1,16 +1,32 @@
 """Run plumbing shared by every trainer (supernets, retraining, cell search, evaluation
 networks, benchmark builds): seeds derived per step, generators, the device, the run
-directory and its checkpoint name. Logs, schedules and divergence checks: slimnas.runlog."""
+directory and its checkpoint name, and `TrainingRun`, the epoch skeleton (resume,
+config.yaml, checkpoints, log rows, progress) around each trainer's own step.
+Logs, schedules and divergence checks: slimnas.runlog."""
 
 from __future__ import annotations
 
 import hashlib
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
 
 from slimnas.errors import SlimnasError
-from slimnas.io import probe_writable
+from slimnas.io import (
+    atomic_torch_save,
+    atomic_write_bytes,
+    load_checkpoint,
+    probe_writable,
+)
+from slimnas.runlog import (
+    check_finite_loss,
+    check_finite_weights,
+    csv_bytes,
+    log_scalars,
+    tensorboard,
+)
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -50,3 +66,149 @@ def check_out(out: Path, resume: bool, probe: bool = True) -> None:
                            "another out")
     if probe:
         probe_writable(out)
+
+
+class RunInterrupted(Exception):
+    """Raised at `interrupt_at_step` (tests simulate a crash that leaves no checkpoint)."""
+
+
+class TrainingRun:
+    """The epoch skeleton every trainer shares; the trainer keeps its own step in view.
+
+    `what` names the run in messages ("cell search"), `tag` in the progress bar and
+    TensorBoard ("search"). The shape of a trainer:
+
+        run = TrainingRun(out, FORMAT, "supernet", "supernet", resume=...)
+        total = run.schedule(steps_per_epoch, epochs)
+        state = run.resume_state(device, check)      # None for a fresh run
+        run.begin(cfg)                               # config.yaml (+ TensorBoard)
+        for epoch in run.epochs():
+            for i in run.steps(epoch):               # i: the step's index in its epoch
+                ...one step...; run.check_loss(loss, hint); run.advance(loss)
+            run.end_epoch({"lr": ...}); run.save(net, {...}, hint)
+        run.close()
+
+    `run.step` is the global step (0-based; the current one inside `steps`). Only the main
+    torchrun process (`is_main`) writes; `barrier` is called after every checkpoint. A fresh
+    run refuses an `out` that holds a checkpoint (`need_empty`: any non-empty `out`).
+    """
+
+    def __init__(self, out: str | Path, fmt: str, what: str, tag: str, *, resume: bool,
+                 is_main: bool = True, need_empty: bool = True, progress: bool = True,
+                 tensorboard: bool = False, interrupt_at_step: int | None = None,
+                 barrier: Callable[[], None] = lambda: None):
+        self.out, self.fmt, self.what, self.tag = Path(out), fmt, what, tag
+        self.checkpoint = self.out / CHECKPOINT
+        self.resume, self.is_main, self.barrier = resume, is_main, barrier
+        self.steps_per_epoch, self.epoch_count = 1, 0
+        self.progress, self._tensorboard = progress and is_main, tensorboard and is_main
+        self.interrupt_at_step = interrupt_at_step
+        self.step, self.history, self.writer = 0, [], None
+        self.loss_sum, self.loss_n = 0.0, 0  # the running epoch's training loss
+        self._elapsed, self._start, self._bar = 0.0, time.time(), None
+        if need_empty or resume:
+            check_out(self.out, resume, probe=is_main)
+        else:
+            if self.checkpoint.exists():
+                raise SlimnasError(f"{self.out} already holds a run; pass --resume or choose "
+                                   "another out")
+            if is_main:
+                probe_writable(self.out)
+
+    def schedule(self, steps_per_epoch: int, epochs: int) -> int:
+        """Set the run's length (known once the data is loaded); returns the total steps."""
+        self.steps_per_epoch, self.epoch_count = steps_per_epoch, epochs
+        return steps_per_epoch * epochs
+
+    def resume_state(self, map_location, check: Callable[[dict], None]) -> dict | None:
+        """The checkpoint to resume from (None for a fresh run), after its format and
+        `check(state)` (settings the same as the checkpoint's) pass."""
+        if not self.resume:
+            return None
+        state = load_checkpoint(self.checkpoint, map_location=map_location)
+        if not isinstance(state, dict) or state.get("format") != self.fmt:
+            raise SlimnasError(f"the checkpoint is not a slimnas {self.what} checkpoint")
+        check(state)
+        self.step, self.history = state["global_step"], list(state["history"])
+        # a mid-epoch checkpoint carries its epoch's running loss and the time spent so far
+        self.loss_sum, self.loss_n = tuple(state.get("epoch_loss", (0.0, 0)))
+        self._elapsed = state.get("seconds", self.history[-1]["seconds"] if self.history else 0.0)
+        return state
+
+    def begin(self, cfg: dict) -> None:
+        """Start the clock; write config.yaml; open TensorBoard (train.tensorboard)."""
+        from slimnas.config import dump_config
+
+        self._start = time.time() - self._elapsed
+        if self.is_main:
+            atomic_write_bytes(self.out / "config.yaml", dump_config(cfg).encode())
+        self.writer = tensorboard(self.out, self._tensorboard)
+
+    def seconds(self) -> float:
+        return round(time.time() - self._start, 2)
+
+    def epochs(self) -> Iterator[int]:
+        """The epochs still to run (0-based)."""
+        return iter(range(self.step // self.steps_per_epoch, self.epoch_count))
+
+    def steps(self, epoch: int) -> Iterator[int]:
+        """The steps of `epoch` still to run, as indices within the epoch; each ends with
+        `advance`. Raises RunInterrupted at `interrupt_at_step`."""
+        from tqdm import tqdm
+
+        spe = self.steps_per_epoch
+        if self.step % spe == 0:
+            self.loss_sum, self.loss_n = 0.0, 0
+        self._bar = tqdm(total=spe, initial=self.step % spe, leave=False,
+                         desc=f"{self.tag} {epoch + 1}/{self.epoch_count}",
+                         disable=not self.progress)
+        try:
+            while self.step < (epoch + 1) * spe:
+                if self.step == self.interrupt_at_step:
+                    raise RunInterrupted(self.step)
+                start = self.step
+                yield start % spe
+                if self.step != start + 1:
+                    raise RuntimeError("a training step must end with run.advance(loss)")
+        finally:
+            self._bar.close()
+
+    def check_loss(self, loss: float, hint: str, what: str | None = None) -> None:
+        """Stop at a non-finite loss, before the step is applied (see runlog)."""
+        check_finite_loss(loss, self.step, self.steps_per_epoch, what or self.what, hint,
+                          self.checkpoint)
+
+    def advance(self, loss: float) -> None:
+        """End the current step: count its training loss, move the clock and the bar."""
+        self.loss_sum, self.loss_n = self.loss_sum + loss, self.loss_n + 1
+        self.step += 1
+        self._bar.update(1)
+        self._bar.set_postfix(loss=f"{loss:.3f}")
+
+    def end_epoch(self, row: dict) -> dict:
+        """Log the epoch's row (epoch, step, mean training loss, `row`, seconds): history,
+        TensorBoard, log.csv. Returns the full row."""
+        full = {"epoch": self.step // self.steps_per_epoch, "step": self.step,
+                "train_loss": self.loss_sum / max(1, self.loss_n), **row,
+                "seconds": self.seconds()}
+        self.history.append(full)
+        log_scalars(self.writer, self.tag, full, self.step)
+        if self.is_main:
+            atomic_write_bytes(self.out / "log.csv", csv_bytes(self.history))
+        return full
+
+    def save(self, module, state: dict, hint: str, when: str = "") -> None:
+        """Checkpoint `state` (plus the run's own fields) atomically, refusing non-finite
+        weights of `module` first so the last good checkpoint survives."""
+        check_finite_weights(module, self.what, f"after step {self.step}{when}", hint,
+                             self.checkpoint)
+        if self.is_main:
+            atomic_torch_save({"format": self.fmt, **state, "global_step": self.step,
+                               "epoch": self.step // self.steps_per_epoch,
+                               "history": self.history, "seconds": self.seconds(),
+                               "epoch_loss": [self.loss_sum, self.loss_n]}, self.checkpoint)
+        self.barrier()
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()

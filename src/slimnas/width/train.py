@@ -11,35 +11,19 @@ from __future__ import annotations
 
 import heapq
 import random
-import time
 from contextlib import nullcontext
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from slimnas import distributed as D
-from slimnas.config import check_config, differing_keys, dump_config, with_defaults
+from slimnas.config import check_config, differing_keys, with_defaults
 from slimnas.data import Augment
 from slimnas.errors import SlimnasError
-from slimnas.io import (
-    atomic_torch_save,
-    atomic_write_bytes,
-    atomic_write_json,
-    load_checkpoint,
-    probe_writable,
-)
-from slimnas.runlog import (
-    check_finite_loss,
-    check_finite_weights,
-    cosine_factor,
-    csv_bytes,
-    log_scalars,
-    tensorboard,
-    torch_threads,
-)
-from slimnas.runs import CHECKPOINT, generator, resolve_device
+from slimnas.io import atomic_write_json
+from slimnas.runlog import cosine_factor, torch_threads
+from slimnas.runs import RunInterrupted, TrainingRun, generator, resolve_device
 from slimnas.width.context import build_context
 from slimnas.width.evaluate import WidthScorer, candidate_losses
 from slimnas.width.net import build_supernet, selections
@@ -60,8 +44,7 @@ class PathsLoss(nn.Module):
                                                                           strict=True))
 
 
-class TrainingInterrupted(Exception):
-    """Raised by `interrupt_at_step` (tests simulate a crash without a checkpoint)."""
+TrainingInterrupted = RunInterrupted  # raised at `interrupt_at_step` (tests simulate a crash)
 
 
 def train_supernet(cfg: dict, resume: bool = False, interrupt_at_step: int | None = None) -> dict:
@@ -76,143 +59,128 @@ def train_supernet(cfg: dict, resume: bool = False, interrupt_at_step: int | Non
 
 
 def _train(cfg: dict, resume: bool, interrupt_at_step: int | None) -> dict:
-    t = cfg["train"]
+    t, seed = cfg["train"], cfg["seed"]
     info, device = D.init_from_env(resolve_device(cfg["device"]))
-    out = Path(cfg["out"])
-    ckpt_path = out / CHECKPOINT
-    if resume and not ckpt_path.is_file():
-        raise SlimnasError(f"--resume: no {CHECKPOINT} in {out}")
-    if not resume and ckpt_path.exists():
-        raise SlimnasError(f"{out} already holds a run; pass --resume or choose another out")
-    if info.is_main:
-        probe_writable(out)
-
+    run = TrainingRun(cfg["out"], FORMAT, "supernet", "supernet", resume=resume,
+                      need_empty=False, is_main=info.is_main, progress=t["progress"],
+                      tensorboard=t["tensorboard"], interrupt_at_step=interrupt_at_step,
+                      barrier=lambda: D.barrier(info))
     ctx = build_context(cfg, device)
-    space, rule = ctx.space, ctx.rule
-    world, micro = info.world_size, t["micro_batches"]
-    batch = t["batch_size"]
+    space, rule, batch = ctx.space, ctx.rule, t["batch_size"]
+    steps_per_epoch = _steps_per_epoch(t, len(ctx.train_x), info.world_size)
+    total_steps = run.schedule(steps_per_epoch, t["epochs"])
+    supernet, model, opt, sched = _build(cfg, space, total_steps, device, info.enabled)
+    state = run.resume_state(device, lambda state: _check_compatible(state, cfg))
+    records = _restore(state, supernet, opt, sched)  # max-heap of (-loss, widths)
+    sampler = WidthSampler(space, seed, cfg["complementary"])
+    augment = Augment(cfg["data"]["pad"], cfg["data"]["flip"])
+    chunks = _micro_chunks(batch, info, t["micro_batches"])
+    hint = f"train.lr ({t['lr']} now)"
+    run.begin(cfg)
+
+    def save() -> None:
+        run.save(supernet, {"config": cfg, "space": space.describe(), "rule": cfg["rule"],
+                            "model": supernet.state_dict(), "optimizer": opt.state_dict(),
+                            "scheduler": sched.state_dict(),
+                            "records": sorted((-nl, list(w)) for nl, w in records),
+                            "data_stats": {"mean": ctx.mean, "std": ctx.std}}, hint)
+        if info.is_main:
+            atomic_write_json(run.out / "records.json", sorted([-nl, list(w)] for nl, w in records))
+
+    for epoch in run.epochs():
+        perm = torch.randperm(len(ctx.train_x), generator=generator(seed, "epoch", epoch))
+        perm = perm.to(device)
+        supernet.train()
+        for i in run.steps(epoch):
+            idx, step = perm[i * batch:(i + 1) * batch], run.step
+            xs = [augment(ctx.train_x[idx[lo:hi]], generator(seed, "aug", step, c))
+                  for c, lo, hi in chunks]
+            ys = [ctx.train_y[idx[lo:hi]] for _, lo, hi in chunks]
+            widths = sampler(step)
+            choices = rule.choices(space, widths, random.Random(f"{seed}:choice:{step}"))
+            loss, _ = train_step(model, supernet, space, rule, choices, xs, ys,
+                                 sync_last=info.enabled,
+                                 reduce=lambda v: D.mean_vector(v, info, device))
+            loss = D.mean_across(loss, info, device)  # every rank stops together
+            run.check_loss(loss, hint)
+            opt.step()
+            sched.step()
+            opt.zero_grad(set_to_none=True)
+            _keep_lowest(records, loss, widths, t["records"])
+            run.advance(loss)
+            if _mid_epoch_checkpoint(run.step, t["checkpoint_every_steps"], steps_per_epoch):
+                save()
+        row = {"lr": opt.param_groups[0]["lr"]}
+        if info.is_main and t["eval_every"] and (epoch + 1) % t["eval_every"] == 0:
+            row.update(_score_extremes(supernet, ctx, cfg))
+        run.end_epoch(row)
+        save()
+    run.close()
+    D.shutdown(info)
+    return {"out": str(run.out), "checkpoint": str(run.checkpoint), "steps": run.step,
+            "history": run.history, "records": len(records)}
+
+
+def _restore(state: dict | None, supernet: nn.Module, opt, sched) -> list:
+    """Load a resumed run's weights, optimiser and schedule; its lowest-loss records."""
+    if state is None:
+        return []
+    supernet.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    sched.load_state_dict(state["scheduler"])
+    records = [(-loss, tuple(w)) for loss, w in state["records"]]
+    heapq.heapify(records)
+    return records
+
+
+def _mid_epoch_checkpoint(step: int, every: int, steps_per_epoch: int) -> bool:
+    """train.checkpoint_every_steps; epoch ends always write one anyway."""
+    return bool(every) and step % every == 0 and step % steps_per_epoch != 0
+
+
+def _steps_per_epoch(t: dict, images: int, world: int) -> int:
+    batch, micro = t["batch_size"], t["micro_batches"]
     if micro < 1 or batch % (world * micro):
         raise SlimnasError(
             f"batch_size {batch} must divide into {world} ranks x {micro} micro-batches"
         )
-    steps_per_epoch = len(ctx.train_x) // batch
-    if steps_per_epoch < 1:
-        raise SlimnasError(f"batch_size {batch} exceeds the {len(ctx.train_x)} training images")
-    total_steps = steps_per_epoch * t["epochs"]
+    if batch > images:
+        raise SlimnasError(f"batch_size {batch} exceeds the {images} training images")
+    return images // batch
 
+
+def _micro_chunks(batch: int, info: D.DistInfo, micro: int) -> list[tuple[int, int, int]]:
+    """This rank's micro-batches of a step's batch: (chunk number, start, end)."""
+    size = batch // (info.world_size * micro)
+    chunks = [info.rank * micro + m for m in range(micro)]
+    return [(c, c * size, (c + 1) * size) for c in chunks]
+
+
+def _build(cfg: dict, space, total_steps: int, device: torch.device, ddp: bool):
+    """The supernet, its loss module (DDP-wrapped under torchrun), SGD and the cosine."""
+    t = cfg["train"]
     torch.manual_seed(cfg["seed"])
     supernet = build_supernet(space).to(device)
     model: nn.Module = PathsLoss(supernet)
-    if info.enabled:
+    if ddp:
         model = nn.parallel.DistributedDataParallel(model)
-    decay = [p for n, p in supernet.named_parameters() if p.ndim > 1]
-    no_decay = [p for n, p in supernet.named_parameters() if p.ndim <= 1]
+    decay = [p for p in supernet.parameters() if p.ndim > 1]
+    no_decay = [p for p in supernet.parameters() if p.ndim <= 1]
     opt = torch.optim.SGD(
         [{"params": decay, "weight_decay": t["weight_decay"]},
          {"params": no_decay, "weight_decay": 0.0}],
         lr=t["lr"], momentum=t["momentum"], nesterov=t["nesterov"] and t["momentum"] > 0,
     )
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_factor(total_steps))
-    records: list[tuple[float, tuple[int, ...]]] = []  # max-heap by -loss
-    history: list[dict] = []
-    step, epoch_loss, elapsed = 0, (0.0, 0), 0.0
-    if resume:
-        state = load_checkpoint(ckpt_path, map_location=device)
-        _check_compatible(state, cfg)
-        supernet.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        step, history = state["global_step"], list(state["history"])
-        records = [(-loss, tuple(w)) for loss, w in state["records"]]
-        heapq.heapify(records)
-        # a mid-epoch checkpoint carries its epoch's running loss and the time spent so far
-        epoch_loss = tuple(state.get("epoch_loss", (0.0, 0)))
-        elapsed = state.get("seconds", history[-1]["seconds"] if history else 0.0)
+    return supernet, model, opt, torch.optim.lr_scheduler.LambdaLR(opt, cosine_factor(total_steps))
 
-    sampler = WidthSampler(space, cfg["seed"], cfg["complementary"])
-    augment = Augment(cfg["data"]["pad"], cfg["data"]["flip"])
-    scorer = WidthScorer(supernet, space, rule, ctx.recal_x, ctx.held_x, ctx.held_y,
-                         cfg["score"]["recal_batches"], cfg["score"]["batch_size"],
-                         recal_y=ctx.recal_y)
-    writer = tensorboard(out, t["tensorboard"] and info.is_main)
-    chunk = batch // (world * micro)
-    start = time.time() - elapsed
 
-    def save(loss_sum: float, loss_n: int) -> None:
-        check_finite_weights(supernet, "supernet", f"after step {step}",  # keep the good one
-                             f"train.lr ({t['lr']} now)", ckpt_path)
-        if info.is_main:
-            atomic_torch_save({
-                "format": FORMAT, "config": cfg, "space": space.describe(), "rule": cfg["rule"],
-                "model": supernet.state_dict(), "optimizer": opt.state_dict(),
-                "scheduler": sched.state_dict(), "global_step": step,
-                "epoch": step // steps_per_epoch, "history": history,
-                "records": sorted((-nl, list(w)) for nl, w in records),
-                "data_stats": {"mean": ctx.mean, "std": ctx.std},
-                "epoch_loss": [loss_sum, loss_n], "seconds": round(time.time() - start, 2),
-            }, ckpt_path)
-            atomic_write_json(out / "records.json", sorted([-nl, list(w)] for nl, w in records))
-        D.barrier(info)
-
-    if info.is_main:
-        atomic_write_bytes(out / "config.yaml", dump_config(cfg).encode())
-    from tqdm import tqdm
-
-    for epoch in range(step // steps_per_epoch, t["epochs"]):
-        perm = torch.randperm(len(ctx.train_x), generator=generator(cfg["seed"], "epoch", epoch))
-        perm = perm.to(device)
-        bar = tqdm(total=steps_per_epoch, initial=step % steps_per_epoch,
-                   desc=f"supernet epoch {epoch + 1}/{t['epochs']}", leave=False,
-                   disable=not (t["progress"] and info.is_main))
-        loss_sum, loss_n = epoch_loss if step % steps_per_epoch else (0.0, 0)
-        supernet.train()
-        while step < (epoch + 1) * steps_per_epoch:
-            if interrupt_at_step is not None and step == interrupt_at_step:
-                raise TrainingInterrupted(step)
-            i = step % steps_per_epoch
-            idx = perm[i * batch:(i + 1) * batch]
-            widths = sampler(step)
-            xs, ys = [], []
-            for m in range(micro):
-                c = info.rank * micro + m
-                part = idx[c * chunk:(c + 1) * chunk]
-                xs.append(augment(ctx.train_x[part], generator(cfg["seed"], "aug", step, c)))
-                ys.append(ctx.train_y[part])
-            choices = rule.choices(space, widths, random.Random(f"{cfg['seed']}:choice:{step}"))
-            step_loss, _ = train_step(model, supernet, space, rule, choices, xs, ys,
-                                      sync_last=info.enabled,
-                                      reduce=lambda v: D.mean_vector(v, info, device))
-            step_loss = D.mean_across(step_loss, info, device)  # every rank stops together
-            check_finite_loss(step_loss, step, steps_per_epoch, "supernet",
-                              f"train.lr ({t['lr']} now)", ckpt_path)
-            opt.step()
-            sched.step()
-            opt.zero_grad(set_to_none=True)
-            _keep_lowest(records, step_loss, widths, t["records"])
-            loss_sum, loss_n = loss_sum + step_loss, loss_n + 1
-            step += 1
-            bar.update(1)
-            bar.set_postfix(loss=f"{step_loss:.3f}")
-            if t["checkpoint_every_steps"] and step % t["checkpoint_every_steps"] == 0 \
-                    and step % steps_per_epoch:
-                save(loss_sum, loss_n)
-        bar.close()
-        row = {"epoch": epoch + 1, "step": step, "train_loss": loss_sum / max(1, loss_n),
-               "lr": opt.param_groups[0]["lr"], "seconds": round(time.time() - start, 2)}
-        if info.is_main and t["eval_every"] and (epoch + 1) % t["eval_every"] == 0:
-            scorer.forget_choices()
-            row["acc_max"] = scorer.score(space.max_widths())
-            row["acc_min"] = scorer.score(space.min_widths())
-        history.append(row)
-        log_scalars(writer, "supernet", row, step)
-        if info.is_main:
-            atomic_write_bytes(out / "log.csv", csv_bytes(history))
-        save(0.0, 0)
-    if writer is not None:
-        writer.close()
-    D.shutdown(info)
-    return {"out": str(out), "checkpoint": str(ckpt_path), "steps": step,
-            "history": history, "records": len(records)}
+def _score_extremes(supernet: nn.Module, ctx, cfg: dict) -> dict:
+    """Held-out top-1 of the widest and the narrowest width (eval_every epochs)."""
+    sc = cfg["score"]
+    scorer = WidthScorer(supernet, ctx.space, ctx.rule, ctx.recal_x, ctx.held_x, ctx.held_y,
+                         sc["recal_batches"], sc["batch_size"], recal_y=ctx.recal_y)
+    return {"acc_max": scorer.score(ctx.space.max_widths()),
+            "acc_min": scorer.score(ctx.space.min_widths())}
 
 
 def train_step(model: nn.Module, supernet: nn.Module, space, rule, choices, xs, ys,
@@ -259,8 +227,6 @@ COSMETIC = ("out", "device", "train.progress", "train.tensorboard", "train.check
 
 
 def _check_compatible(state: dict, cfg: dict) -> None:
-    if state.get("format") != FORMAT:
-        raise SlimnasError("the checkpoint is not a slimnas supernet checkpoint")
     old = with_defaults(state["config"])
     # search and retraining settings belong to `slimnas run`, which checks them itself
     diff = differing_keys(old, cfg, ignore=(*COSMETIC, "search", "retrain"))
