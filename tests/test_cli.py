@@ -36,7 +36,7 @@ def test_fairness_ua_skew(capsys):
 @pytest.mark.parametrize("argv, needle", [
     (["fairness", "--rule", "bcnetv2", "--bins", "4", "--steps", "3", "--complementary"],
      "even"),
-    (["fairness", "--rule", "nope", "--bins", "4", "--steps", "2"], "unknown rule"),
+    (["fairness", "--rule", "cafenet", "--bins", "4", "--steps", "2"], "training run"),
     (["fairness", "--rule", "ua", "--bins", "4", "--min-bins", "9", "--steps", "2"], "min"),
     (["bench", "query", "--space", "mobilenet", "--arch", "4445342"], "4445342"),
     (["bench", "verify", "--space", "mobilenet", "--file", "/nonexistent.json"], "nonexistent"),
@@ -61,11 +61,57 @@ def test_malformed_yaml_is_one_line(capsys, tmp_path):
     assert code == 2 and "malformed YAML" in err and len(err.strip().splitlines()) == 1
 
 
-def test_argparse_errors_exit_2(capsys):
+@pytest.mark.parametrize("argv, needle", [
+    (["bench", "verify", "--space", "vgg"], "'mobilenet', 'resnet'"),
+    (["fairness", "--rule", "nope", "--bins", "4", "--steps", "2"], "'bcnetv2'"),
+    (["bench", "search", "--space", "resnet", "--budget", "0.5", "--searcher", "nope"],
+     "'evolution'"),
+    (["bench", "build", "--space", "nope", "--archs", "1", "--data", "digits", "--out", "x"],
+     "'cbm-mobilenet'"),
+    (["bench", "build", "--space", "plaincnn", "--archs", "1", "--data", "svhn", "--out", "x"],
+     "'digits'"),
+])
+def test_argparse_errors_exit_2(capsys, argv, needle):
     with pytest.raises(SystemExit) as e:
-        main(["bench", "verify", "--space", "vgg"])
+        main(argv)
     assert e.value.code == 2
-    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "invalid choice" in err and needle in err
+
+
+def test_choices_come_from_the_registries(capsys):
+    from slimnas.bench import BENCH_SPACES
+    from slimnas.data.loader import DATASETS
+    from slimnas.search import searcher_names
+    from slimnas.width.sharing import rule_names
+    from slimnas.width.spaces import family_names
+
+    def choices(*argv):
+        with pytest.raises(SystemExit):
+            main([*argv, "--help"])
+        return capsys.readouterr().out
+
+    assert "{" + ",".join(BENCH_SPACES.names()) + "}" in choices("bench", "verify")
+    assert "{" + ",".join(searcher_names()) + "}" in choices("bench", "search")
+    assert "{" + ",".join(rule_names()) + "}" in choices("fairness")
+    build = " ".join(choices("bench", "build").split())
+    assert "{" + ",".join(family_names()) + "}" in build
+    assert ", ".join(DATASETS.names()) in build
+
+
+def test_dataset_choices_forgive_spelling_and_load_torch_only_when_used():
+    from slimnas.cli_common import LazyChoices
+    from slimnas.data.loader import dataset_key
+
+    loads = []
+    names = LazyChoices(lambda: loads.append(1) or ["fashion-mnist", "mnist"], dataset_key)
+    assert not loads  # building the parser reads no names
+    assert "Fashion_MNIST" in names and "FashionMNIST" in names and "svhn" not in names
+    assert list(names) == ["fashion-mnist", "mnist"]
+    code = subprocess.run([PYTHON, "-c", "import sys; from slimnas.cli import build_parser; "
+                           "build_parser(); sys.exit('torch' in sys.modules)"],
+                          env=cli_env()).returncode
+    assert code == 0  # the parser is built without importing torch
 
 
 def test_bench_verify_and_query(capsys, bench_dir):

@@ -7,26 +7,16 @@ import json
 import sys
 from pathlib import Path
 
+from slimnas.bnas.cli import register as register_bnas
+from slimnas.cli_common import LazyChoices, Parser, config_and_overrides, print_json, run_command
 from slimnas.errors import SlimnasError
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one clear line, exit 2
-        sys.stderr.write(f"{self.prog}: error: {message}\n")
-        raise SystemExit(2)
-
-
-def _print_json(obj) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2) + "\n")
 
 
 def cmd_train_supernet(args) -> int:
     from slimnas.config import load_config
     from slimnas.width.train import train_supernet
 
-    config, overrides = args.config, list(args.overrides)
-    if config and "=" in config and not Path(config).exists():  # no config, only overrides
-        config, overrides = None, [config, *overrides]
+    config, overrides = config_and_overrides(args)
     # not `run`'s report directory: a later `slimnas run` there would find a stranger's files
     cfg = load_config(config, overrides, defaults={"out": "runs/supernet"})
     summary = train_supernet(cfg, resume=args.resume)
@@ -41,9 +31,7 @@ def cmd_run(args) -> int:
     from slimnas.config import load_config
     from slimnas.pipeline import run
 
-    config, overrides = args.config, list(args.overrides)
-    if config and "=" in config and not Path(config).exists():  # no config, only overrides
-        config, overrides = None, [config, *overrides]
+    config, overrides = config_and_overrides(args)
     cfg = load_config(config, overrides)
     res = run(cfg, progress=cfg["train"]["progress"])
     w, u = res["winner"], res["uniform"]
@@ -67,8 +55,8 @@ def cmd_export(args) -> int:
     from slimnas.width.export import read_arch
 
     arch = read_arch(out)
-    _print_json({k: arch[k] for k in ("key", "path", "score", "flops_macs", "params")
-                 if k in arch} | {"out": str(out)})
+    print_json({k: arch[k] for k in ("key", "path", "score", "flops_macs", "params")
+                if k in arch} | {"out": str(out)})
     return 0
 
 
@@ -111,7 +99,7 @@ def cmd_bench_verify(args) -> int:
 def cmd_bench_query(args) -> int:
     from slimnas.bench import query
 
-    _print_json(query(args.space, args.arch, args.file))
+    print_json(query(args.space, args.arch, args.file))
     return 0
 
 
@@ -121,7 +109,7 @@ def cmd_bench_rank(args) -> int:
     table = read_score_table(args.scores, args.space, args.file)  # a built file's keys
     res = rank_correlation(args.space, table, args.file)
     if args.json:
-        _print_json(res)
+        print_json(res)
     else:
         for part in ("all", "no_ones"):
             ours, base = res[part], res["flops_alone"][part]
@@ -140,7 +128,7 @@ def cmd_bench_build(args) -> int:
         lr=args.lr, weight_decay=args.weight_decay, train_size=args.train_size,
         test_size=args.test_size, pad=args.pad, flip=args.flip, seed=args.seed,
         device=args.device, progress=not args.no_progress, jobs=args.jobs)
-    _print_json(res)
+    print_json(res)
     return 0
 
 
@@ -150,7 +138,7 @@ def cmd_bench_search(args) -> int:
     res = bench_search(args.space, args.budget, args.searcher, args.queries, args.seeds,
                        args.scores, args.init, path=args.file)
     if args.json:
-        _print_json(res)
+        print_json(res)
     else:
         for r in res["runs"]:
             print(f"seed {r['seed']:3d}  {r['arch']}  rank {r['rank']:4d}  mean {r['mean']:.3f}"
@@ -166,7 +154,7 @@ def cmd_fairness(args) -> int:
     res = bin_usage(args.rule, args.bins, args.min_bins, args.steps, args.groups,
                     args.complementary, args.seed)
     if args.json:
-        _print_json(res)
+        print_json(res)
     else:
         for g, grp in enumerate(res["groups"]):
             print(f"group {g}: counts {grp['counts']} max/min {grp['max_min_ratio']}")
@@ -177,15 +165,38 @@ def cmd_fairness(args) -> int:
 def cmd_spaces(args) -> int:
     from slimnas.width.spaces import family_names, family_options
 
-    _print_json({name: family_options(name) for name in family_names()})
+    print_json({name: family_options(name) for name in family_names()})
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="slimnas", description="One-shot width search: fair supernets, "
-                "Channel-Bench-Macro, export. FLOPs are multiply-accumulates (MACs).")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+def _dataset_names() -> list[str]:
+    from slimnas.data.loader import DATASETS  # imports torch: only to check or list names
 
+    return DATASETS.names()
+
+
+def _dataset_key(name: str) -> str:
+    from slimnas.data.loader import dataset_key
+
+    return dataset_key(name)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `slimnas` parser; every choice of a name comes from its registry."""
+    p = Parser(prog="slimnas", description="One-shot width search: fair supernets, "
+               "Channel-Bench-Macro, export. FLOPs are multiply-accumulates (MACs).")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    _add_width_commands(sub)
+    bsub = _add_bench_commands(sub)
+    _add_bench_build(bsub)
+    _add_other_commands(sub)
+    register_bnas(sub, parser_class=Parser)
+    return p
+
+
+# the registries whose names are choices are torch-free imports; datasets load lazily
+def _add_width_commands(sub) -> None:
     t = sub.add_parser("train-supernet", help="train a width supernet from a YAML config")
     t.add_argument("config", nargs="?", help="YAML config (default: the digits demo)")
     t.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.epochs=5")
@@ -220,14 +231,19 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(fn=cmd_score, resume_hint="rerun the same command to continue from "
                    "<out>.partial")
 
+
+def _add_bench_commands(sub):
+    from slimnas.bench.cbm import BENCH_SPACES
+    from slimnas.search.searchers import searcher_names
+
     b = sub.add_parser("bench", help="Channel-Bench-Macro")
-    bsub = b.add_subparsers(dest="bench_command", required=True, parser_class=_Parser)
+    bsub = b.add_subparsers(dest="bench_command", required=True, parser_class=Parser)
     for name, fn, helptext in (("verify", cmd_bench_verify, "recompute flops/params"),
                                ("query", cmd_bench_query, "look up one architecture"),
                                ("rank", cmd_bench_rank, "rank correlation of a score file"),
                                ("search", cmd_bench_search, "search with true ranks")):
         q = bsub.add_parser(name, help=helptext)
-        q.add_argument("--space", required=True, choices=["mobilenet", "resnet"])
+        q.add_argument("--space", required=True, choices=BENCH_SPACES.names())
         q.add_argument("--file", default=None, help="results JSON (default: see README); "
                        "a `bench build` file is read with the space of its <file>.meta.json")
         if name == "query":
@@ -237,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "search":
             q.add_argument("--budget", required=True,
                            help="fraction of the full width's FLOPs (MACs), or 150M")
-            q.add_argument("--searcher", default="evolution", help="evolution, random, greedy")
+            q.add_argument("--searcher", default="evolution", choices=searcher_names())
             q.add_argument("--queries", type=int, default=100, help="distinct archs per run")
             q.add_argument("--seeds", type=int, default=20)
             q.add_argument("--scores", default=None, help="score table instead of true means")
@@ -245,15 +261,21 @@ def build_parser() -> argparse.ArgumentParser:
         if name in ("rank", "search"):
             q.add_argument("--json", action="store_true", help="print only the JSON result")
         q.set_defaults(fn=fn)
+    return bsub
+
+
+def _add_bench_build(bsub) -> None:
+    from slimnas.width.spaces import family_names
 
     bb = bsub.add_parser("build", help="train N architectures stand-alone: your own benchmark")
-    bb.add_argument("--space", required=True, help="a built-in space, e.g. cbm-mobilenet")
+    bb.add_argument("--space", required=True, choices=family_names(),
+                    help="a built-in space (`slimnas spaces` lists their options)")
     bb.add_argument("--option", action="append", metavar="KEY=VALUE",
                     help="a space option, e.g. width_mult=0.25 (repeatable)")
     bb.add_argument("--archs", type=int, required=True, help="architectures (FLOPs-stratified)")
     bb.add_argument("--seeds", type=int, default=2, help="trainings per architecture")
-    bb.add_argument("--data", required=True, help="digits, mnist, fashion-mnist, cifar10, "
-                                                  "imagefolder")
+    bb.add_argument("--data", required=True, metavar="DATA",
+                    choices=LazyChoices(_dataset_names, _dataset_key), help="%(choices)s")
     bb.add_argument("--root", default=None, help="dataset directory")
     bb.add_argument("--out", required=True, help="benchmark JSON (resumes <out>.partial)")
     bb.add_argument("--bins", type=int, default=4, help="bins per group (keys are bin counts)")
@@ -273,8 +295,13 @@ def build_parser() -> argparse.ArgumentParser:
     bb.set_defaults(fn=cmd_bench_build, resume_hint="rerun the same command to continue: "
                     "finished runs are kept in <out>.partial")
 
+
+def _add_other_commands(sub) -> None:
+    from slimnas.width.sharing import rule_names
+
     f = sub.add_parser("fairness", help="count bin usage of a rule's real sampler")
-    f.add_argument("--rule", required=True, help="ua, bcnet or bcnetv2")
+    f.add_argument("--rule", required=True, choices=rule_names(),
+                   help="a rule whose sampler does not need the training loss")
     f.add_argument("--bins", type=int, required=True, help="K0, the bins of interest")
     f.add_argument("--min-bins", type=int, default=1, help="m, the minimum width in bins")
     f.add_argument("--steps", type=int, required=True)
@@ -287,23 +314,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("spaces", help="list the built-in spaces and their options")
     s.set_defaults(fn=cmd_spaces)
 
-    from slimnas.bnas.cli import register as register_bnas
-
-    register_bnas(sub, parser_class=_Parser)
-    return p
-
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return args.fn(args)
-    except SlimnasError as e:
-        sys.stderr.write(f"slimnas: error: {e}\n")
-        return 2
-    except KeyboardInterrupt:
-        hint = getattr(args, "resume_hint", None)
-        sys.stderr.write("slimnas: interrupted" + (f"; {hint}" if hint else "") + "\n")
-        return 130
+    """The `slimnas` command: parse `argv`, run the command, return its exit code."""
+    return run_command(build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ DEFAULTS: dict[str, Any] = {
     "device": "auto",  # auto | cpu | cuda | cuda:N
     "threads": 1,  # torch CPU threads (0: torch's default); stored in the checkpoint and checked on resume
     "space": {"name": "cbm-mobilenet", "width_mult": 0.25},  # + any family option
-    "rule": "bcnetv2",  # ua | bcnet | bcnetv2 | cafenet
+    "rule": "bcnetv2",  # any of slimnas.width.sharing.rule_names()
     "rule_options": {},  # passed to the rule (cafenet: offset, candidates, select)
     "bins": 4,
     "min_bins": 1,
@@ -65,7 +65,7 @@ DEFAULTS: dict[str, Any] = {
     "search": {
         "budget": "0.5",  # a fraction of the full-width FLOPs (MACs), or "150M", "1.2G"
         "window": [0.8, 1.0],  # legal FLOPs = window x budget
-        "searcher": "evolution",  # evolution | random | greedy
+        "searcher": "evolution",  # any of slimnas.search.searcher_names()
         "init": "prior",  # prior (from the supernet's loss records) | random
         "queries": 60,  # distinct widths scored in the supernet
         "options": {},  # passed to the searcher (population, generations, ...)

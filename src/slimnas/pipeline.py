@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TextIO
 
 from slimnas.config import check_config, differing_keys
-from slimnas.data import Augment, to_float
+from slimnas.data import Augment, has_test_split, load_split, load_test, to_float
 from slimnas.errors import SlimnasError
 from slimnas.flops import cost_model
 from slimnas.io import (
@@ -42,7 +42,7 @@ from slimnas.retrain import retrain
 from slimnas.runlog import torch_threads
 from slimnas.runs import CHECKPOINT
 from slimnas.width.checkpoint import export_width, load_supernet
-from slimnas.width.context import has_test_split, load_split, load_test, make_space
+from slimnas.width.context import make_space
 from slimnas.width.export import load_exported
 from slimnas.width.train import COSMETIC, train_supernet
 

@@ -11,7 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from slimnas.bench import BenchFile, load_bench, meta_path, open_bench, query, verify
+from slimnas.bench import (
+    BenchFile,
+    BenchmarkEvaluator,
+    load_bench,
+    meta_path,
+    open_bench,
+    query,
+    verify,
+)
 from slimnas.bench.build import bench_meta, stratified_archs
 from slimnas.bench.rank import rank_correlation, read_score_table
 from slimnas.bench.search import bench_search
@@ -19,7 +27,7 @@ from slimnas.cli import main
 from slimnas.errors import SlimnasError
 from slimnas.flops import cost_model
 from slimnas.io import read_json
-from slimnas.search import BenchmarkEvaluator, Budget, CachedEvaluator, get_searcher
+from slimnas.search import Budget, CachedEvaluator, get_searcher
 from slimnas.search.costs import flops_of
 from slimnas.search.members import Members
 from slimnas.width.spaces import get_space

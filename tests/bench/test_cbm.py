@@ -62,7 +62,7 @@ def test_verify_all_entries_exact(bench_dir: Path, space: str) -> None:
     assert report["n_total"] == 16384
     assert report["n_exact"] == 16384, report["mismatches"]
     assert report["mismatches"] == []
-    assert Path(report["file"]) == bench_dir / BENCH_SPACES[space][1]
+    assert Path(report["file"]) == bench_dir / BENCH_SPACES.get(space).file
     assert elapsed < 3.0, f"verify({space}) took {elapsed:.2f}s"
 
 
@@ -89,7 +89,7 @@ def test_query_malformed_arch(bench_dir: Path, arch: object) -> None:
 
 
 def _subset(space: str, keys: list[str]) -> dict[str, dict]:
-    full = load_bench(space, DATA / BENCH_SPACES[space][1])
+    full = load_bench(space, DATA / BENCH_SPACES.get(space).file)
     return {k: full[k] for k in keys}
 
 

@@ -354,7 +354,7 @@ def test_rgb_to_gray_uses_luminance(tmp_path: Path) -> None:
 
 
 def test_bad_names_and_options(tmp_path: Path) -> None:
-    with pytest.raises(SlimnasError, match="known: digits, mnist, fashion-mnist, cifar10"):
+    with pytest.raises(SlimnasError, match="known: cifar10, digits, fashion-mnist, imagefolder, mnist"):
         load_dataset("svhn")
     with pytest.raises(SlimnasError, match="split must be 'train' or 'test'"):
         load_dataset("digits", split="val")

@@ -1,24 +1,20 @@
-"""Cached evaluation, query caps, score tables and the benchmark evaluator."""
+"""Cached evaluation, query caps and score tables (the benchmark evaluator: tests/bench)."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from slimnas.bench import bench_space
 from slimnas.errors import SlimnasError
 from slimnas.search import (
-    BenchmarkEvaluator,
     CachedEvaluator,
     Evaluator,
     QueryBudgetExhausted,
     ScoreTableEvaluator,
     load_score_table,
 )
-
-DATA = Path(__file__).resolve().parents[2].parent / "shared/data/channel_bench_macro"
 
 
 class Counting(Evaluator):
@@ -102,14 +98,3 @@ def test_load_score_table(tmp_path):
     (tmp_path / "str.json").write_text(json.dumps({"1111111": "x"}))
     with pytest.raises(SlimnasError, match=r"str\.json.*not a number|not a number"):
         load_score_table(tmp_path / "str.json", space)
-
-
-@pytest.mark.skipif(not (DATA / "Results_MobileNet.json").is_file(), reason="no benchmark data")
-def test_benchmark_evaluator_returns_the_true_mean(monkeypatch):
-    monkeypatch.setenv("SLIMNAS_BENCH_DIR", str(DATA))
-    ev = BenchmarkEvaluator("mobilenet")
-    assert ev.score((4, 4, 4, 4, 3, 4, 2)) == pytest.approx(91.887, abs=1e-3)
-    with pytest.raises(SlimnasError):
-        ev.score((5, 4, 4, 4, 3, 4, 2))
-    with pytest.raises(SlimnasError):
-        ev.score((4, 4, 4))

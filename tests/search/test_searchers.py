@@ -228,3 +228,17 @@ def test_good_option_values_are_kept():
     assert (s.population, s.mutate_prob, s.ridge, s.surrogate) == (8, 1.0, 0.5, False)
     assert isinstance(s.population, int) and isinstance(s.mutate_prob, float)
     assert get_searcher("random", samples=None).samples is None
+
+
+def test_the_searcher_registry():
+    from slimnas.search import SEARCHERS, searcher_names
+    from slimnas.search.searchers import searcher_options
+
+    assert searcher_names() == SEARCHERS.names() == ["evolution", "greedy", "random"]
+    for cls in (EvolutionSearcher, GreedySearcher, RandomSearcher):
+        assert SEARCHERS.get(cls.name) is cls and isinstance(get_searcher(cls.name), cls)
+    assert "population" in searcher_options("evolution")
+    with pytest.raises(SlimnasError, match="unknown searcher 'nope'; known: evolution, greedy"):
+        get_searcher("nope")
+    with pytest.raises(SlimnasError, match="searcher 'random' has no option 'pool'"):
+        get_searcher("random", pool=3)

@@ -19,6 +19,7 @@ from slimnas.width.export import export_path, load_exported
 from slimnas.width.net import build_supernet, selections
 from slimnas.width.sharing import get_rule
 from slimnas.width.sharing.cafenet import free_choices
+from slimnas.width.space import PathSpec
 from slimnas.width.train import PathsLoss, candidate_losses, train_step, train_supernet
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -69,6 +70,42 @@ def test_choices_sample_distinct_seeded_candidates_when_many() -> None:
     every = {p[0].bins for p in get_rule("cafenet", offset=2, candidates=10**6)
              .choices(space, widths)}
     assert {p[0].bins for p in a} <= every
+
+
+class StubJudge:
+    """Fixed per-candidate scores and losses; records what the rule asked for."""
+
+    def __init__(self, scores: list[dict[str, float]], losses: list[float]):
+        self._scores, self._losses, self.asked = scores, losses, []
+
+    def scores(self, paths):
+        self.asked.append(("scores", paths[0].side))
+        return dict(self._scores[int(paths[0].side.split(":")[1])])
+
+    def losses(self, choices, batches):
+        self.asked.append(("losses", batches))
+        return list(self._losses)
+
+
+def test_choose_picks_by_its_own_select_and_describes_the_choice() -> None:
+    space = plain_space(get_rule("cafenet"))
+    choices = [[PathSpec((1,), ((0,),), f"free:{i}")] for i in range(3)]
+    judge = StubJudge([{"a": 10.0}, {"a": 30.0}, {"a": 20.0}], [0.5, 0.9, 0.1])
+    rule = get_rule("cafenet", offset=2, select_batches=3)
+    best, info = rule.choose(choices, judge)
+    assert best == 2 and judge.asked == [("losses", 3)]
+    assert info == {"offset": 2, "candidates": 3, "select": "loss",
+                    "values": {"free:0": 0.5, "free:1": 0.9, "free:2": 0.1}}
+    assert rule.choice_reason(info) == "the best of 3 free-channel candidates (by loss)"
+    judge.asked.clear()
+    best, info = get_rule("cafenet", select="score").choose(choices, judge)
+    assert best == 1 and [a for a, _ in judge.asked] == ["scores"] * 3
+    assert info["values"] == {"free:0": 10.0, "free:1": 30.0, "free:2": 20.0}
+    # one candidate (offset 0): nothing judged, only the offset described
+    one = get_rule("cafenet", offset=0)
+    judge.asked.clear()
+    assert one.choose(one.choices(space, (2, 3, 1)), judge) == (0, {"offset": 0})
+    assert judge.asked == [] and one.choice_reason({"offset": 0}) is None
 
 
 def test_bad_rule_options_are_clear_errors() -> None:

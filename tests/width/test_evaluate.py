@@ -1,6 +1,13 @@
+import pytest
 import torch
 
-from slimnas.width.evaluate import WidthScorer, accuracy, preserved_bn, recalibrate_bn
+from slimnas.width.evaluate import (
+    WidthScorer,
+    accuracy,
+    candidate_losses,
+    preserved_bn,
+    recalibrate_bn,
+)
 from slimnas.width.net import build_supernet, selections
 from slimnas.width.sharing import get_rule
 
@@ -70,3 +77,44 @@ def test_preserved_bn_restores_after_an_exception():
         pass
     assert all(torch.equal(state[k], v) for k, v in net.state_dict().items())
     assert all(bn.momentum == 0.1 for bn in net.bn_modules())
+
+
+def test_scorer_asks_the_rule_to_choose_and_reuses_what_its_judge_scored(monkeypatch):
+    rule, space, net = _setup()
+    x, y = torch.randn(40, 1, 6, 6), torch.randint(0, 10, (40,))
+    scorer = WidthScorer(net, space, rule, x, x, y, recal_batches=2, batch_size=16)
+    calls = []
+    real = scorer._score
+    monkeypatch.setattr(scorer, "_score", lambda paths: calls.append(paths) or real(paths))
+    left, right = rule.paths(space, (2, 3))
+
+    def choose(choices, judge):  # a min-min rule judging by held-out score
+        assert choices == [[left], [right]]
+        return 1, {"right": judge.scores(choices[1]), "again": judge.scores(choices[1])}
+
+    monkeypatch.setattr(rule, "choices", lambda space, w, rng=None: [[left], [right]])
+    monkeypatch.setattr(rule, "choose", choose)
+    assert scorer.chosen_paths((2, 3)) == [right]
+    info = scorer.choice_info((2, 3))
+    assert info["right"] == info["again"] == scorer.score_paths((2, 3))
+    assert len(calls) == 1  # scored once while choosing, reused by scoring
+    scorer.forget_choices()
+    scorer.score((2, 3))
+    assert len(calls) == 2
+
+
+def test_scorer_refuses_a_bad_choice_and_loss_judging_without_labels(monkeypatch):
+    rule, space, net = _setup()
+    x, y = torch.randn(40, 1, 6, 6), torch.randint(0, 10, (40,))
+    scorer = WidthScorer(net, space, rule, x, x, y, recal_batches=2, batch_size=16)
+    monkeypatch.setattr(rule, "choose", lambda choices, judge: (len(choices), {}))
+    with pytest.raises(ValueError, match="chose candidate 1 of 1"):
+        scorer.score((2, 3))
+    monkeypatch.setattr(rule, "choose",
+                        lambda choices, judge: (0, {"losses": judge.losses(choices, 1)}))
+    with pytest.raises(ValueError, match="needs recal_y"):
+        scorer.score((2, 3))
+    labelled = WidthScorer(net, space, rule, x, x, y, recal_batches=2, batch_size=16,
+                           recal_y=y)
+    want = candidate_losses(net, space, rule, [rule.paths(space, (2, 3))], [x[:16]], [y[:16]])
+    assert labelled.choice_info((2, 3)) == {"losses": want}  # the first batch only

@@ -3,6 +3,7 @@
 from slimnas.bench.cbm import (
     BENCH_SPACES,
     BenchFile,
+    BenchSpace,
     bench_space,
     default_bench_file,
     load_bench,
@@ -11,6 +12,9 @@ from slimnas.bench.cbm import (
     query,
     verify,
 )
+from slimnas.bench.evaluator import BenchmarkEvaluator
+from slimnas.bench.rank import true_rank
 
-__all__ = ["BENCH_SPACES", "BenchFile", "bench_space", "default_bench_file", "load_bench",
-           "meta_path", "open_bench", "query", "verify"]
+__all__ = ["BENCH_SPACES", "BenchFile", "BenchSpace", "BenchmarkEvaluator", "bench_space",
+           "default_bench_file", "load_bench", "meta_path", "open_bench", "query", "true_rank",
+           "verify"]

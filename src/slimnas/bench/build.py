@@ -82,36 +82,17 @@ def build_benchmark(space: str, options: dict, archs: int, seeds: int, data: str
     `jobs` > 1 trains that many runs at once, each in its own process with one torch
     thread (a run's result depends only on its seed and the thread count, so a build with
     jobs=N gives the same numbers as jobs=1 in a one-thread process)."""
-    from slimnas.config import load_config
-    from slimnas.data import channel_stats, split_held_out, to_float
+    from slimnas.data import channel_stats, to_float
     from slimnas.flops import cost_model
     from slimnas.runs import resolve_device
-    from slimnas.width.context import load_test, train_and_test
     from slimnas.width.spaces import get_space
 
-    for name, v, lo in (("--seeds", seeds, 1), ("--epochs", epochs, 1),
-                        ("--batch-size", batch_size, 1), ("--bins", bins, 1),
-                        ("--jobs", jobs, 1)):
-        if v < lo:
-            raise SlimnasError(f"{name} must be >= {lo}, got {v}")
     out = Path(out)
     partial = out.with_name(out.name + ".partial")
-    if out.exists() and not partial.exists():
-        raise SlimnasError(f"{out} already exists and holds no unfinished build; "
-                           "choose another --out")
-    if not out.parent.is_dir():
-        raise SlimnasError(f"no such directory: {out.parent}")
-    probe_writable(out.parent)
-    if not isinstance(lr, int | float) or isinstance(lr, bool) or not lr > 0:
-        raise SlimnasError(f"--lr must be > 0, got {lr!r}")
+    _check_arguments(out, partial, seeds=seeds, epochs=epochs, batch_size=batch_size,
+                     bins=bins, jobs=jobs, lr=lr)
 
-    cfg = load_config(None, [])
-    cfg["seed"] = seed
-    cfg["data"].update({"name": data, "root": root, "subset": train_size})
-    train, _ = train_and_test(cfg)  # the same subset as a supernet config with data.subset
-    test = load_test(cfg)
-    if test_size is not None and test_size < len(test):
-        _, test = split_held_out(test, int(test_size), seed)
+    train, test = _load_data(data, root, train_size, test_size, seed)
     _, c, h, _ = train.x.shape
     opts = {"in_channels": c, "input_size": h, "num_classes": train.num_classes, **options}
     wspace = get_space(space, bins=bins, min_bins=1, **opts)
@@ -122,19 +103,8 @@ def build_benchmark(space: str, options: dict, archs: int, seeds: int, data: str
               "epochs": epochs, "batch_size": batch_size, "lr": lr,
               "weight_decay": weight_decay, "train_size": len(train), "test_size": len(test),
               "pad": pad, "flip": flip, "seed": seed}
-    runs: dict[str, dict[str, float]] = {}
-    if partial.exists():
-        state = read_json(partial)
-        if not isinstance(state, dict) or state.get("recipe", {}).get("format") != FORMAT:
-            raise SlimnasError(f"{partial} is not a slimnas bench build in progress")
-        old = state["recipe"]
-        for key, value in recipe.items():
-            if old.get(key) != value:
-                raise SlimnasError(f"{partial}: this build was started with {key}="
-                                   f"{old.get(key)!r}, not {value!r}; rerun it unchanged")
-        keys, runs = state["keys"], state["runs"]
-    else:
-        keys = [wspace.key(w) for w in stratified_archs(wspace, archs, seed)]
+    keys, runs = _start_or_resume(partial, recipe, lambda: [
+        wspace.key(w) for w in stratified_archs(wspace, archs, seed)])
     # before any training, and again on a resume (the recipe is the same): a partial
     # <out> is always readable with its space
     atomic_write_json(meta_path(out), bench_meta(space, opts, bins, recipe))
@@ -143,41 +113,25 @@ def build_benchmark(space: str, options: dict, archs: int, seeds: int, data: str
 
     dev = resolve_device(device)
     mean, std = channel_stats(train)
-    train_x, train_y = to_float(train.x, mean, std).to(dev), train.y.to(dev)
-    test_x, test_y = to_float(test.x, mean, std).to(dev), test.y.to(dev)
+    tensors = tuple(t.to(dev) for t in (to_float(train.x, mean, std), train.y,
+                                        to_float(test.x, mean, std), test.y))
     todo = [(k, s) for k in keys for s in range(seeds) if str(s) not in runs.get(k, {})]
     done_before = len(keys) * seeds - len(todo)
     if done_before:
         print(f"resuming {partial}: {done_before} of {len(keys) * seeds} runs done",
               file=log)
 
-    def write_out() -> dict:
-        entries = {}
-        for k in keys:
-            accs = runs.get(k, {})
-            if len(accs) == seeds:
-                ch = wspace.channels_of(wspace.parse(k))
-                entries[k] = _entry([accs[str(s)] for s in range(seeds)],
-                                    model.macs(ch), model.params(ch))
-        atomic_write_json(out, entries)
-        return entries
-
-    from tqdm import tqdm
-
-    bar = tqdm(total=len(keys) * seeds, initial=done_before, desc="bench build",
-               disable=not progress)
     t0 = time.perf_counter()
-    job = _Job(wspace, seed, (train_x, train_y, test_x, test_y), epochs, batch_size, lr,
-               weight_decay, pad, flip, dev)
-    for key, s, top1 in _run_all(job, todo, jobs):
-        runs.setdefault(key, {})[str(s)] = top1
-        atomic_write_json(partial, {"recipe": recipe, "keys": keys, "runs": runs})
-        if len(runs[key]) == seeds:
-            write_out()
-        bar.update(1)
-        bar.set_postfix(arch=key, top1=f"{top1:.2f}")
-    bar.close()
-    entries = write_out()
+    job = _Job(wspace, seed, tensors, epochs, batch_size, lr, weight_decay, pad, flip, dev)
+    with _bar(len(keys) * seeds, done_before, progress) as bar:
+        for key, s, top1 in _run_all(job, todo, jobs):
+            runs.setdefault(key, {})[str(s)] = top1
+            atomic_write_json(partial, {"recipe": recipe, "keys": keys, "runs": runs})
+            if len(runs[key]) == seeds:  # an architecture is done: into <out> at once
+                _write_entries(out, keys, runs, seeds, wspace, model)
+            bar.update(1)
+            bar.set_postfix(arch=key, top1=f"{top1:.2f}")
+    entries = _write_entries(out, keys, runs, seeds, wspace, model)
     partial.unlink(missing_ok=True)
     flops = [e["flops"] for e in entries.values()]
     return {"out": str(out), "archs": len(keys), "seeds": seeds,
@@ -185,6 +139,71 @@ def build_benchmark(space: str, options: dict, archs: int, seeds: int, data: str
             "seconds": round(time.perf_counter() - t0, 1),
             "flops_range_macs": [min(flops), max(flops)],
             "note": "FLOPs are MACs; acc = top-1 % on the test split"}
+
+
+def _bar(total: int, initial: int, progress: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, desc="bench build", disable=not progress)
+
+
+def _load_data(data: str, root: str | None, train_size: int | None, test_size: int | None,
+               seed: int):
+    """(training images, test images): the training part as a supernet config with
+    data.subset = train_size sees it; `test_size` images of the test part."""
+    from slimnas.config import load_config
+    from slimnas.data import split_held_out, train_and_test
+
+    cfg = load_config(None, [])
+    cfg["seed"] = seed
+    cfg["data"].update({"name": data, "root": root, "subset": train_size})
+    train, test = train_and_test(cfg)
+    if test_size is not None and test_size < len(test):
+        _, test = split_held_out(test, int(test_size), seed)
+    return train, test
+
+
+def _check_arguments(out: Path, partial: Path, lr: float, **counts: int) -> None:
+    for name, v in counts.items():
+        if v < 1:
+            raise SlimnasError(f"--{name.replace('_', '-')} must be >= 1, got {v}")
+    if out.exists() and not partial.exists():
+        raise SlimnasError(f"{out} already exists and holds no unfinished build; "
+                           "choose another --out")
+    if not out.parent.is_dir():
+        raise SlimnasError(f"no such directory: {out.parent}")
+    probe_writable(out.parent)
+    if not isinstance(lr, int | float) or isinstance(lr, bool) or not lr > 0:
+        raise SlimnasError(f"--lr must be > 0, got {lr!r}")
+
+
+def _start_or_resume(partial: Path, recipe: dict, new_keys) -> tuple[list[str], dict]:
+    """(architecture keys, finished runs) of an unfinished build with the same recipe, or
+    `new_keys()` and none for a new one."""
+    if not partial.exists():
+        return new_keys(), {}
+    state = read_json(partial)
+    if not isinstance(state, dict) or state.get("recipe", {}).get("format") != FORMAT:
+        raise SlimnasError(f"{partial} is not a slimnas bench build in progress")
+    old = state["recipe"]
+    for key, value in recipe.items():
+        if old.get(key) != value:
+            raise SlimnasError(f"{partial}: this build was started with {key}="
+                               f"{old.get(key)!r}, not {value!r}; rerun it unchanged")
+    return state["keys"], state["runs"]
+
+
+def _write_entries(out: Path, keys: list[str], runs: dict, seeds: int, wspace, model) -> dict:
+    """Write every architecture whose seeds are all trained to `out`; returns the entries."""
+    entries = {}
+    for k in keys:
+        accs = runs.get(k, {})
+        if len(accs) == seeds:
+            ch = wspace.channels_of(wspace.parse(k))
+            entries[k] = _entry([accs[str(s)] for s in range(seeds)], model.macs(ch),
+                                model.params(ch))
+    atomic_write_json(out, entries)
+    return entries
 
 
 @dataclass(frozen=True)

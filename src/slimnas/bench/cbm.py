@@ -26,14 +26,23 @@ import numpy as np
 from slimnas.errors import SlimnasError
 from slimnas.flops import cost_model
 from slimnas.io import read_json
+from slimnas.registry import Registry
 from slimnas.width.space import WidthSpace
 from slimnas.width.spaces import get_space
 
-# space name -> (width-space family, file name in the data directory)
-BENCH_SPACES: dict[str, tuple[str, str]] = {
-    "mobilenet": ("cbm-mobilenet", "Results_MobileNet.json"),
-    "resnet": ("cbm-resnet", "Results_ResNet.json"),
-}
+
+@dataclass(frozen=True)
+class BenchSpace:
+    """A benchmark space: its width-space family and its file in the data directory."""
+
+    name: str
+    family: str
+    file: str
+
+
+BENCH_SPACES: Registry[BenchSpace] = Registry("benchmark space")
+BENCH_SPACES.register()(BenchSpace("mobilenet", "cbm-mobilenet", "Results_MobileNet.json"))
+BENCH_SPACES.register()(BenchSpace("resnet", "cbm-resnet", "Results_ResNet.json"))
 BENCH_DIR_ENV = "SLIMNAS_BENCH_DIR"
 NUM_LAYERS = 7
 NUM_WIDTHS = 4
@@ -52,19 +61,15 @@ _CACHE: dict[Path, tuple[tuple, dict[str, dict], dict | None, WidthSpace | None]
 
 def _resolve_space(space: str) -> str:
     """The BENCH_SPACES name of `space` (its family name is accepted too)."""
-    if space in BENCH_SPACES:
-        return space
-    for name, (family, _) in BENCH_SPACES.items():
-        if space == family:
+    for name in BENCH_SPACES:
+        if space == BENCH_SPACES.get(name).family:
             return name
-    raise SlimnasError(
-        f"unknown benchmark space {space!r}; known: {', '.join(sorted(BENCH_SPACES))}"
-    )
+    return BENCH_SPACES.get(space).name  # an unknown name: one line listing the known ones
 
 
 def default_bench_file(space: str) -> Path:
     """The data file of `space`: in $SLIMNAS_BENCH_DIR if set, else ../shared/data/channel_bench_macro."""
-    name = BENCH_SPACES[_resolve_space(space)][1]
+    name = BENCH_SPACES.get(_resolve_space(space)).file
     env = os.environ.get(BENCH_DIR_ENV)
     if env:
         return Path(env) / name
@@ -274,12 +279,12 @@ def open_bench(space: str, path: str | os.PathLike | None = None) -> BenchFile:
 
 def _check_family(name: str, meta: dict | None, p: Path, mp: Path) -> None:
     """A built file must be read as the space it was built on."""
-    family = BENCH_SPACES[name][0]
+    family = BENCH_SPACES.get(name).family
     if meta is None or meta["space"] == family:
         return
-    known = {f: n for n, (f, _) in BENCH_SPACES.items()}
+    known = {BENCH_SPACES.get(n).family: n for n in BENCH_SPACES}
     hint = (f"use --space {known[meta['space']]}" if meta["space"] in known else
-            "the bench commands read cbm-mobilenet and cbm-resnet benchmarks")
+            f"the bench commands read {' and '.join(sorted(known))} benchmarks")
     raise SlimnasError(f"{p} was built on space {meta['space']!r} (see {mp}), not "
                        f"{family!r} (--space {name}); {hint}")
 
@@ -295,7 +300,7 @@ def load_bench(space: str, path: str | os.PathLike | None = None) -> dict[str, d
 
 def bench_space(space: str, **options) -> WidthSpace:
     """The width space of a benchmark space, 4 bins per group: digit d == d bins."""
-    family = BENCH_SPACES[_resolve_space(space)][0]
+    family = BENCH_SPACES.get(_resolve_space(space)).family
     return get_space(family, bins=NUM_WIDTHS, min_bins=1, **options)
 
 

@@ -12,16 +12,16 @@ import random
 import statistics
 
 from slimnas.bench.cbm import open_bench
+from slimnas.bench.evaluator import BenchmarkEvaluator
+from slimnas.bench.rank import true_rank
 from slimnas.errors import SlimnasError
 from slimnas.search import (
-    BenchmarkEvaluator,
     Budget,
     CachedEvaluator,
     check_feasible,
     get_searcher,
     load_score_table,
     parse_budget,
-    true_rank,
 )
 from slimnas.search.members import Members
 

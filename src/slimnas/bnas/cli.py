@@ -1,26 +1,20 @@
 """`slimnas bnas search|train`: parse, call the library, print. Registered into
-`slimnas.cli` by `register(sub)`."""
+`slimnas.cli` by `register(sub)`; it shares only `slimnas.cli_common` with that module."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from pathlib import Path
 
-
-def _config_and_overrides(args) -> tuple[str | None, list[str]]:
-    config, overrides = args.config, list(args.overrides)
-    if config and "=" in config and not Path(config).exists():  # no config, only overrides
-        config, overrides = None, [config, *overrides]
-    return config, overrides
+from slimnas.cli_common import Parser, config_and_overrides, run_command
 
 
 def cmd_search(args) -> int:
     from slimnas.bnas.config import load_bnas_config
     from slimnas.bnas.search import run_search
 
-    cfg = load_bnas_config(*_config_and_overrides(args))
+    cfg = load_bnas_config(*config_and_overrides(args))
     summary = run_search(cfg, resume=args.resume)
     sys.stdout.write(json.dumps(summary, indent=2) + "\n")
     acc = summary["held_out_top1"]
@@ -35,7 +29,7 @@ def cmd_train(args) -> int:
     from slimnas.bnas.genotype import read_genotype
     from slimnas.bnas.train import train_genotype
 
-    cfg = load_bnas_config(*_config_and_overrides(args))
+    cfg = load_bnas_config(*config_and_overrides(args))
     genotype = read_genotype(args.genotype)
     summary = train_genotype(cfg, genotype, resume=args.resume)
     sys.stdout.write(json.dumps({k: v for k, v in summary.items() if k != "history"},
@@ -47,11 +41,13 @@ def cmd_train(args) -> int:
 
 def register(subparsers, parser_class=argparse.ArgumentParser) -> None:
     """Add `bnas search` and `bnas train` to the `slimnas` command's subparsers."""
+    from slimnas.bnas.config import VARIANTS  # torch-free: the variant names for the help
+
     b = subparsers.add_parser("bnas", help="broad / differentiable cell search (BNAS-v2, DARTS)")
     bsub = b.add_subparsers(dest="bnas_command", required=True, parser_class=parser_class)
 
-    s = bsub.add_parser("search", help="search cells: variant bnas-d, bnas-v2-clr, bnas-v2-pc, "
-                        "darts or darts-clr; writes genotype.json, alphas.json, cell PNGs")
+    s = bsub.add_parser("search", help=f"search cells: variant {', '.join(VARIANTS)}; writes "
+                        "genotype.json, alphas.json, cell PNGs")
     s.add_argument("config", nargs="?", help="YAML config (default: BNAS-D on digits)")
     s.add_argument("overrides", nargs="*", help="key=value, e.g. variant=bnas-v2-pc "
                    "search.epochs=4")
@@ -70,10 +66,12 @@ def register(subparsers, parser_class=argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`slimnas` itself (the bnas commands are registered there)."""
-    from slimnas.cli import main as slimnas_main
-
-    return slimnas_main(argv)
+    """`slimnas bnas ...` alone: a `slimnas` parser holding only the bnas commands (the
+    full command, `slimnas.cli.main`, registers them with `register`)."""
+    parser = Parser(prog="slimnas", description="broad / differentiable cell search")
+    register(parser.add_subparsers(dest="command", required=True, parser_class=Parser),
+             parser_class=Parser)
+    return run_command(parser, argv)
 
 
 if __name__ == "__main__":

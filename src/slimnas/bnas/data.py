@@ -8,11 +8,10 @@ weights learn on one, architecture parameters on the other.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
-from slimnas.data import ImageData, channel_stats, load_dataset, split_held_out, to_float
+from slimnas.data import channel_stats, load_parts, split_held_out, to_float
 
 
 @dataclass
@@ -34,31 +33,6 @@ class BnasData:
     in_channels: int
     input_size: int
     num_classes: int
-
-
-def _count(v: float | int) -> float | int:
-    return int(v) if v >= 1 else float(v)
-
-
-def _has_test_split(d: dict) -> bool:
-    if d["name"] == "digits":
-        return False
-    if d["name"] == "imagefolder":
-        return d["root"] is not None and (Path(d["root"]) / "test").is_dir()
-    return True
-
-
-def load_parts(cfg: dict) -> tuple[ImageData, ImageData, ImageData]:
-    """(training part, held-out part, test part), the test part carved off first (seed + 1)
-    when the dataset has no test split, the held-out part from the rest (seed)."""
-    d = cfg["data"]
-    data = load_dataset(d["name"], d["root"], "train", d["input_size"], d["in_channels"])
-    if _has_test_split(d):
-        test = load_dataset(d["name"], d["root"], "test", d["input_size"], d["in_channels"])
-    else:  # never searched on, trained on nor used for scoring
-        data, test = split_held_out(data, _count(d["test_fraction"]), cfg["seed"] + 1)
-    train, held = split_held_out(data, _count(d["held_out"]), cfg["seed"])
-    return train, held, test
 
 
 def _split(data, mean, std, device) -> Split:

@@ -8,7 +8,6 @@ architectures of a built benchmark.
 from slimnas.search.base import Searcher
 from slimnas.search.budget import Budget, check_feasible, parse_budget
 from slimnas.search.evaluators import (
-    BenchmarkEvaluator,
     CachedEvaluator,
     Evaluator,
     QueryBudgetExhausted,
@@ -19,13 +18,12 @@ from slimnas.search.evolution import EvolutionSearcher
 from slimnas.search.greedy import GreedySearcher
 from slimnas.search.members import Members
 from slimnas.search.random_search import RandomSearcher
-from slimnas.search.rank import true_rank
 from slimnas.search.result import SearchResult
-from slimnas.search.searchers import SEARCHERS, get_searcher
+from slimnas.search.searchers import SEARCHERS, get_searcher, searcher_names
 
 __all__ = [
-    "SEARCHERS", "BenchmarkEvaluator", "Budget", "CachedEvaluator", "Evaluator",
-    "EvolutionSearcher", "GreedySearcher", "Members", "QueryBudgetExhausted", "RandomSearcher",
-    "ScoreTableEvaluator", "SearchResult", "Searcher", "check_feasible", "get_searcher",
-    "load_score_table", "parse_budget", "true_rank",
+    "SEARCHERS", "Budget", "CachedEvaluator", "Evaluator", "EvolutionSearcher",
+    "GreedySearcher", "Members", "QueryBudgetExhausted", "RandomSearcher", "ScoreTableEvaluator",
+    "SearchResult", "Searcher", "check_feasible", "get_searcher", "load_score_table",
+    "parse_budget", "searcher_names",
 ]

@@ -2,8 +2,9 @@
 
 `CachedEvaluator` is what searchers talk to: it remembers every score by width tuple,
 counts distinct architectures evaluated (`queries`) and can cap them (`max_queries`).
-Benchmark and score-table evaluators need no torch; the supernet evaluator lives with
-the supernet and only has to offer `score(widths)`.
+Score-table evaluators need no torch; the supernet evaluator lives with the supernet and
+the benchmark evaluator with the benchmark (`slimnas.bench.evaluator`): each only has to
+offer `score(widths)`.
 """
 
 from __future__ import annotations
@@ -85,30 +86,6 @@ class CachedEvaluator(Evaluator):
             raise SlimnasError(f"the evaluator returned NaN for widths {key}")
         self.cache[key] = value
         return value
-
-
-class BenchmarkEvaluator(Evaluator):
-    """The true mean accuracy from Channel-Bench-Macro ("mobilenet" | "resnet").
-
-    Widths are 7 digits in 1..4 (digit d = d * 25 % of the layer's max width); for a
-    `bench build` file, widths of the space its `<file>.meta.json` describes.
-    """
-
-    def __init__(self, space_name: str, path: str | os.PathLike | None = None):
-        # the benchmark module lives outside the search wing; import it only when used
-        from slimnas.bench.cbm import open_bench
-
-        bench = open_bench(space_name, path)  # a built file's meta gives its own space
-        self.space_name = space_name
-        self.entries = bench.entries
-        self.space = bench.space
-
-    def score(self, widths: Sequence[int]) -> float:
-        key = self.space.key(widths)
-        entry = self.entries.get(key)
-        if entry is None:
-            raise SlimnasError(f"architecture {key} is not in the {self.space_name} benchmark")
-        return float(entry["mean"])
 
 
 def _number(value: Any, key: object) -> float:

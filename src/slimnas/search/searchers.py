@@ -1,25 +1,29 @@
-"""The searcher registry: `get_searcher("evolution" | "random" | "greedy", **options)`."""
+"""The searcher registry: `get_searcher("evolution", **options)`; `searcher_names()` lists them."""
 
 from __future__ import annotations
 
 import inspect
 
 from slimnas.errors import SlimnasError
+from slimnas.registry import Registry
 from slimnas.search.base import Searcher
 from slimnas.search.evolution import EvolutionSearcher
 from slimnas.search.greedy import GreedySearcher
 from slimnas.search.random_search import RandomSearcher
 
-SEARCHERS: dict[str, type[Searcher]] = {
-    "evolution": EvolutionSearcher,
-    "random": RandomSearcher,
-    "greedy": GreedySearcher,
-}
+SEARCHERS: Registry[type[Searcher]] = Registry("searcher")
+for _cls in (EvolutionSearcher, RandomSearcher, GreedySearcher):
+    SEARCHERS.register()(_cls)  # under the class's own `name`
+
+
+def searcher_names() -> list[str]:
+    """The registered searcher names, sorted."""
+    return SEARCHERS.names()
 
 
 def searcher_options(name: str) -> dict:
     """The options a searcher takes, with their defaults."""
-    cls = _lookup(name)
+    cls = SEARCHERS.get(name)
     params = inspect.signature(cls.__init__).parameters.values()
     return {p.name: p.default for p in params if p.name != "self"}
 
@@ -33,10 +37,4 @@ def get_searcher(name: str, **options) -> Searcher:
         raise SlimnasError(
             f"searcher {name!r} has no option {unknown[0]!r}; options: {', '.join(sorted(known))}"
         )
-    return SEARCHERS[name](**options)
-
-
-def _lookup(name: str) -> type[Searcher]:
-    if not isinstance(name, str) or name not in SEARCHERS:
-        raise SlimnasError(f"unknown searcher {name!r}; known: {', '.join(sorted(SEARCHERS))}")
-    return SEARCHERS[name]
+    return SEARCHERS.get(name)(**options)

@@ -85,12 +85,12 @@ def export_width(loaded: LoadedSupernet, widths: Sequence[int], out: str | Path,
     extra = {"path_scores": scores, "path_choice": why, "score": scores[chosen],
              "bins_used": [list(b) for b in path.bins],
              "data_stats": {"mean": loaded.ctx.mean, "std": loaded.ctx.std}}
-    if rule.minmin:
+    if rule.minmin:  # the rule's own account of the candidate it chose
         info = loaded.scorer.choice_info(widths)
-        if info and side == "best":
-            extra["path_choice"] = (f"the best of {info['candidates']} free-channel candidates "
-                                    f"(by {info['select']})")
-        extra["minmin"] = {"offset": rule.offset, **loaded.scorer.choice_info(widths)}
+        reason = rule.choice_reason(info)
+        if reason and side == "best":
+            extra["path_choice"] = reason
+        extra["minmin"] = info
     return export_path(loaded.supernet, space, loaded.cfg["rule"], path, out, extra, onnx)
 
 

@@ -73,13 +73,35 @@ def candidate_losses(supernet: nn.Module, space, rule, choices, xs, ys) -> list[
     return out
 
 
+class _SupernetJudge:
+    """The scorer's supernet, offered to a rule's `choose` for one width's candidates."""
+
+    def __init__(self, scorer: WidthScorer):
+        self.scorer = scorer
+        self.scored: dict[tuple[PathSpec, ...], dict[str, float]] = {}  # reused by scoring
+
+    def scores(self, paths: Sequence[PathSpec]) -> dict[str, float]:
+        key = tuple(paths)
+        if key not in self.scored:
+            self.scored[key] = self.scorer._score(paths)
+        return dict(self.scored[key])
+
+    def losses(self, choices: Sequence[Sequence[PathSpec]], batches: int) -> list[float]:
+        s = self.scorer
+        if s.recal_y is None:
+            raise ValueError("selecting a min-min candidate by loss needs recal_y")
+        return candidate_losses(s.supernet, s.space, s.rule, choices, s.recal[:batches],
+                                s.recal_y[:batches])
+
+
 class WidthScorer:
     """Scores width vectors of one supernet: each path recalibrated, then evaluated.
 
     `recal_x`: the fixed training inputs used for recalibration (already on device);
-    `recal_y` their labels (min-min rules pick a width's candidate by its loss on them).
-    A width's score is the mean over its rule's paths (left/right for BCNet rules); for a
-    min-min rule (CafeNet) the paths of its best candidate, chosen once and remembered.
+    `recal_y` their labels (a min-min rule may judge a width's candidates by their loss).
+    A width's score is the mean over its rule's paths (left/right for BCNet rules); with
+    several candidate path sets (min-min rules) the rule's `choose` picks the one that
+    stands for the width, once, and the choice is remembered.
     """
 
     def __init__(self, supernet: WidthNet, space: WidthSpace, rule, recal_x: torch.Tensor,
@@ -92,10 +114,10 @@ class WidthScorer:
             [recal_y[i:i + batch_size] for i in range(0, n, batch_size)]
         self.held_x, self.held_y, self.batch_size = held_x, held_y, batch_size
         self._chosen: dict[tuple[int, ...], tuple[list[PathSpec], dict]] = {}
-        self._scores: dict[tuple[int, ...], dict[str, float]] = {}  # select="score" only
+        self._scores: dict[tuple[int, ...], dict[str, float]] = {}  # scored while choosing
 
     def chosen_paths(self, widths: Sequence[int]) -> list[PathSpec]:
-        """The paths that stand for `widths`: the rule's, or a min-min rule's best candidate."""
+        """The paths that stand for `widths`: the rule's, or its chosen candidate's."""
         return self._choose(widths)[0]
 
     def _choose(self, widths: Sequence[int]) -> tuple[list[PathSpec], dict]:
@@ -103,24 +125,15 @@ class WidthScorer:
         if w in self._chosen:
             return self._chosen[w]
         choices = self.rule.choices(self.space, w)
-        if len(choices) == 1:
-            return choices[0], {}
-        scored: list[dict[str, float]] = []
-        if self.rule.select == "score":
-            scored = [self._score(paths) for paths in choices]
-            values = [sum(v.values()) / len(v) for v in scored]
-            best = max(range(len(choices)), key=values.__getitem__)
-        else:
-            if self.recal_y is None:
-                raise ValueError("selecting a min-min candidate by loss needs recal_y")
-            k = min(self.rule.select_batches, len(self.recal))
-            values = candidate_losses(self.supernet, self.space, self.rule, choices,
-                                      self.recal[:k], self.recal_y[:k])
-            best = min(range(len(choices)), key=values.__getitem__)
-        info = {"candidates": len(choices), "select": self.rule.select,
-                "values": {c[0].side: v for c, v in zip(choices, values, strict=True)}}
-        if scored:  # already recalibrated and scored: score_paths reuses it
-            self._scores[w] = scored[best]
+        judge = _SupernetJudge(self)
+        best, info = self.rule.choose(choices, judge)
+        if not 0 <= best < len(choices):
+            raise ValueError(f"rule {self.rule.name!r} chose candidate {best} of {len(choices)}")
+        scored = judge.scored.get(tuple(choices[best]))
+        if scored is not None:  # already recalibrated and scored: score_paths reuses it
+            self._scores[w] = scored
+        if len(choices) == 1:  # nothing was chosen: no need to remember it
+            return choices[0], info
         self._chosen[w] = (choices[best], info)
         return self._chosen[w]
 
@@ -130,7 +143,7 @@ class WidthScorer:
         self._scores.clear()
 
     def choice_info(self, widths: Sequence[int]) -> dict:
-        """How a min-min rule's candidate was chosen (empty for other rules)."""
+        """The rule's account of its candidate choice: `choose`'s info ({} by default)."""
         return self._choose(widths)[1]
 
     def _score(self, paths: Sequence[PathSpec]) -> dict[str, float]:

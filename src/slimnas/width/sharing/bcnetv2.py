@@ -6,7 +6,7 @@ are trained equally, and complementary pairs make that exact within each pair.
 
 from __future__ import annotations
 
-from slimnas.width.sharing import register
+from slimnas.width.sharing.base import register
 from slimnas.width.sharing.bcnet import BilateralRule
 
 

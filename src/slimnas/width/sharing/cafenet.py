@@ -25,8 +25,7 @@ import random
 from collections.abc import Sequence
 
 from slimnas.errors import SlimnasError
-from slimnas.width.sharing import register
-from slimnas.width.sharing.base import SharingRule, left_path
+from slimnas.width.sharing.base import CandidateJudge, SharingRule, left_path, register
 from slimnas.width.space import PathSpec, WidthSpace
 
 SELECT = ("loss", "score")
@@ -91,3 +90,25 @@ class CafeNetRule(SharingRule):
             side = "free:" + ".".join(map(str, pick))
             out.append([PathSpec(w, bins, side)])
         return out
+
+    def choose(self, choices: list[list[PathSpec]], judge: CandidateJudge) -> tuple[int, dict]:
+        """The best candidate by `select`: lowest loss on `select_batches` recalibration
+        batches, or highest mean held-out score after recalibrating each candidate."""
+        info: dict = {"offset": self.offset}
+        if len(choices) == 1:
+            return 0, info
+        if self.select == "score":
+            scored = [judge.scores(paths) for paths in choices]
+            values = [sum(v.values()) / len(v) for v in scored]
+            best = max(range(len(choices)), key=values.__getitem__)
+        else:
+            values = judge.losses(choices, self.select_batches)
+            best = min(range(len(choices)), key=values.__getitem__)
+        info.update(candidates=len(choices), select=self.select,
+                    values={c[0].side: v for c, v in zip(choices, values, strict=True)})
+        return best, info
+
+    def choice_reason(self, info: dict) -> str | None:
+        if "candidates" not in info:  # offset 0 or a single candidate: the fixed pattern
+            return None
+        return f"the best of {info['candidates']} free-channel candidates (by {info['select']})"

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from slimnas.width.sharing import register
-from slimnas.width.sharing.base import SharingRule, left_path
+from slimnas.width.sharing.base import SharingRule, left_path, register
 from slimnas.width.space import PathSpec, WidthSpace
 
 

@@ -4,36 +4,32 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable
 
 from slimnas.errors import SlimnasError
 from slimnas.width.space import WidthSpace
+
+# the built-in families register themselves on import
+from slimnas.width.spaces import cbm, mobilenetv2, plain, resnet  # noqa: F401
+from slimnas.width.spaces.registry import FAMILIES, register
 from slimnas.width.spec import NetSpec
 
-_FAMILIES: dict[str, Callable[..., NetSpec]] = {}
-
-
-def register(name: str) -> Callable[[Callable[..., NetSpec]], Callable[..., NetSpec]]:
-    def wrap(fn: Callable[..., NetSpec]) -> Callable[..., NetSpec]:
-        _FAMILIES[name] = fn
-        return fn
-
-    return wrap
+__all__ = ["FAMILIES", "build_spec", "family_names", "family_options", "get_space", "register"]
 
 
 def family_names() -> list[str]:
-    _load_builtins()
-    return sorted(_FAMILIES)
+    """The registered family names, sorted."""
+    return FAMILIES.names()
 
 
 def family_options(name: str) -> dict:
     """The options a family takes, with their defaults."""
-    fn = _lookup(name)
+    fn = FAMILIES.get(name)
     return {p.name: p.default for p in inspect.signature(fn).parameters.values()}
 
 
 def build_spec(name: str, **options) -> NetSpec:
-    fn = _lookup(name)
+    """The validated NetSpec of family `name`; unknown or bad options raise SlimnasError."""
+    fn = FAMILIES.get(name)
     known = family_options(name)
     unknown = sorted(set(options) - set(known))
     if unknown:
@@ -84,14 +80,3 @@ def get_space(
             raise SlimnasError(f"{key} must be an integer, got {value!r}")
     return WidthSpace(build_spec(name, **options), bins, min_bins, enlarge,
                       flops_bins=flops_bins, flops_bins_min=flops_bins_min)
-
-
-def _lookup(name: str) -> Callable[..., NetSpec]:
-    _load_builtins()
-    if name not in _FAMILIES:
-        raise SlimnasError(f"unknown space {name!r}; known: {', '.join(sorted(_FAMILIES))}")
-    return _FAMILIES[name]
-
-
-def _load_builtins() -> None:
-    from slimnas.width.spaces import cbm, mobilenetv2, plain, resnet  # noqa: F401

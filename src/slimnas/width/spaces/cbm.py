@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from slimnas.width.spaces import register
+from slimnas.width.spaces.registry import register
 from slimnas.width.spec import INPUT, BlockSpec, ConvSpec, NetSpec
 
 MOBILENET_MAX = (128, 768, 768, 768, 256, 1536, 1024)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from slimnas.width.spaces import register
+from slimnas.width.spaces.registry import register
 from slimnas.width.spec import INPUT, BlockSpec, ConvSpec, NetSpec
 
 # (expansion t, channels c, repeats n, stride s) of the MobileNetV2 paper, CIFAR strides

@@ -1,4 +1,5 @@
-"""Searchers on the real Channel-Bench-Macro: the guided evolution finds top architectures."""
+"""The benchmark as evaluator and ranker: true means, true ranks, and searchers on the real
+Channel-Bench-Macro (the guided evolution finds top architectures)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from slimnas.bench import bench_space, load_bench
+from slimnas.bench import BenchmarkEvaluator, bench_space, load_bench, true_rank
 from slimnas.errors import SlimnasError
-from slimnas.search import BenchmarkEvaluator, Budget, CachedEvaluator, get_searcher, true_rank
+from slimnas.search import Budget, CachedEvaluator, get_searcher
 from slimnas.search.costs import flops_of
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared/data/channel_bench_macro"
@@ -26,6 +27,15 @@ def bench_dir(monkeypatch: pytest.MonkeyPatch) -> Path:
 def _budget(space_name: str, fraction: float) -> tuple:
     space = bench_space(space_name)
     return space, Budget(int(round(fraction * flops_of(space, space.max_widths()))))
+
+
+def test_benchmark_evaluator_returns_the_true_mean(bench_dir):
+    ev = BenchmarkEvaluator("mobilenet")
+    assert ev.score((4, 4, 4, 4, 3, 4, 2)) == pytest.approx(91.887, abs=1e-3)
+    with pytest.raises(SlimnasError):
+        ev.score((5, 4, 4, 4, 3, 4, 2))
+    with pytest.raises(SlimnasError):
+        ev.score((4, 4, 4))
 
 
 def test_true_rank_counts_strictly_better_entries_under_the_budget(bench_dir):
