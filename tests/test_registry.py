@@ -48,3 +48,18 @@ def test_bad_or_clashing_names_are_refused():
         reg.register()(object())  # no `name` attribute
     with pytest.raises(ValueError, match="non-empty string name"):
         reg.register("")(object())
+
+
+def test_registered_is_undone_even_when_the_block_fails():
+    reg: Registry = Registry("widget")
+
+    class Toy:
+        name = "toy"
+
+    with pytest.raises(RuntimeError), reg.registered(Toy) as entry:
+        assert entry is Toy and reg.get("toy") is Toy
+        raise RuntimeError("boom")
+    assert "toy" not in reg
+    with reg.registered(Toy, "other"):
+        assert reg.names() == ["other"]
+    assert len(reg) == 0

@@ -7,9 +7,9 @@ import torch
 
 from slimnas.errors import SlimnasError
 from slimnas.io import load_checkpoint
-from slimnas.runlog import NonFiniteLoss
 from slimnas.runs import (
     CHECKPOINT,
+    NonFiniteLoss,
     RunInterrupted,
     TrainingRun,
     derived_seed,

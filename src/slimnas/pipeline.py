@@ -39,8 +39,7 @@ from slimnas.io import (
     read_json,
 )
 from slimnas.retrain import retrain
-from slimnas.runlog import torch_threads
-from slimnas.runs import CHECKPOINT
+from slimnas.runs import CHECKPOINT, torch_threads
 from slimnas.width.checkpoint import export_width, load_supernet
 from slimnas.width.context import make_space
 from slimnas.width.export import load_exported

@@ -5,6 +5,7 @@ names (the CLI's choices come from here, never restated)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Generic, TypeVar
 
 from slimnas.errors import SlimnasError
@@ -34,6 +35,15 @@ class Registry(Generic[T]):
     def unregister(self, name: str) -> None:
         """Remove an entry (tests that plug in a toy entry clean up with this)."""
         self._entries.pop(name, None)
+
+    @contextmanager
+    def registered(self, entry: T, name: str | None = None) -> Iterator[T]:
+        """`entry` registered for the `with` block only (a test's toy entry)."""
+        self.register(name)(entry)
+        try:
+            yield entry
+        finally:
+            self.unregister(name if name is not None else entry.name)
 
     def get(self, name: object) -> T:
         """The entry `name`; an unknown name is one line listing the known ones."""

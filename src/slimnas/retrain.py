@@ -12,8 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from slimnas.data import Augment
-from slimnas.runlog import check_finite_loss, check_finite_weights, cosine_factor
-from slimnas.runs import generator
+from slimnas.runs import check_finite_loss, check_finite_weights, cosine_factor, generator
 from slimnas.width.evaluate import accuracy
 
 

@@ -248,23 +248,20 @@ def test_bad_rule_options_are_one_line(rule, options, needle):
 
 
 def test_a_family_registered_from_outside_builds_like_a_built_in():
-    from slimnas.width.spaces import FAMILIES, build_spec, family_names, family_options, register
+    from slimnas.width.spaces import FAMILIES, build_spec, family_names, family_options
     from slimnas.width.spaces.plain import plaincnn
 
     assert family_names() == FAMILIES.names()
     assert {"cbm-mobilenet", "cbm-resnet", "mobilenetv2", "plaincnn", "resnet"} <= set(FAMILIES)
 
-    @register("toy-stack")
     def toy(depth: int = 2, width: int = 8, input_size: int = 8):
         return plaincnn(depth=depth, width=width, input_size=input_size)
 
-    try:
+    with FAMILIES.registered(toy, "toy-stack"):
         assert "toy-stack" in family_names()
         assert family_options("toy-stack") == {"depth": 2, "width": 8, "input_size": 8}
         assert build_spec("toy-stack", depth=3).base_channels == (8, 8, 8)
         with pytest.raises(SlimnasError, match="has no option 'num_classes'"):
             get_space("toy-stack", num_classes=3)
-    finally:
-        FAMILIES.unregister("toy-stack")
     with pytest.raises(SlimnasError, match="unknown space 'toy-stack'; known: cbm-mobilenet"):
         family_options("toy-stack")

@@ -50,9 +50,8 @@ class LeftOrRightRule(SharingRule):
 
 @pytest.fixture
 def toy_rule():
-    RULES.register()(LeftOrRightRule)
-    yield LeftOrRightRule.name
-    RULES.unregister(LeftOrRightRule.name)
+    with RULES.registered(LeftOrRightRule) as rule:
+        yield rule.name
 
 
 def test_toy_rule_is_registered_for_the_test_only(toy_rule: str) -> None:

@@ -23,8 +23,14 @@ from slimnas.data import Augment
 from slimnas.distributed import average_gradients
 from slimnas.errors import SlimnasError
 from slimnas.io import atomic_write_json
-from slimnas.runlog import cosine_factor, torch_threads
-from slimnas.runs import RunInterrupted, TrainingRun, generator, resolve_device
+from slimnas.runs import (
+    RunInterrupted,
+    TrainingRun,
+    cosine_factor,
+    generator,
+    resolve_device,
+    torch_threads,
+)
 
 FORMAT = "slimnas-bnas-search/1"
 _SAME_ON_RESUME = ("seed", "variant", "data")

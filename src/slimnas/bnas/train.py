@@ -22,8 +22,15 @@ from slimnas.bnas.genotype import Genotype
 from slimnas.data import Augment
 from slimnas.errors import SlimnasError
 from slimnas.io import atomic_write_json
-from slimnas.runlog import cosine_factor, torch_threads
-from slimnas.runs import RunInterrupted, TrainingRun, derived_seed, generator, resolve_device
+from slimnas.runs import (
+    RunInterrupted,
+    TrainingRun,
+    cosine_factor,
+    derived_seed,
+    generator,
+    resolve_device,
+    torch_threads,
+)
 
 FORMAT = "slimnas-bnas-train/1"
 MODEL_DIR = "model"

@@ -22,8 +22,14 @@ from slimnas.config import check_config, differing_keys, with_defaults
 from slimnas.data import Augment
 from slimnas.errors import SlimnasError
 from slimnas.io import atomic_write_json
-from slimnas.runlog import cosine_factor, torch_threads
-from slimnas.runs import RunInterrupted, TrainingRun, generator, resolve_device
+from slimnas.runs import (
+    RunInterrupted,
+    TrainingRun,
+    cosine_factor,
+    generator,
+    resolve_device,
+    torch_threads,
+)
 from slimnas.width.context import build_context
 from slimnas.width.evaluate import WidthScorer, candidate_losses
 from slimnas.width.net import build_supernet, selections
