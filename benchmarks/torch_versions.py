@@ -55,7 +55,8 @@ def main() -> int:
                                    check=True, capture_output=True, text=True).stdout.strip()
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "SLIMNAS_BENCH_DIR": str(BENCH)}
     start = time.time()
-    proc = subprocess.run([str(python), "-m", "pytest", "-p", "no:cacheprovider", "-q"],
+    proc = subprocess.run([str(python), "-m", "pytest", "-p", "no:cacheprovider", "-o", "addopts=",
+                           "-q"],
                           cwd=ROOT, env=env, capture_output=True, text=True)
     tail = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr[-300:]
     counts = {k: int(n) for n, k in re.findall(r"(\d+) (passed|failed|error|errors|skipped)",
