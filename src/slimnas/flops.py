@@ -15,10 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from slimnas.width.spec import INPUT, NetSpec
+from slimnas.width.spec import NONE, NetSpec
 
-# a term coef * ch[a] * ch[b]; a or b == NONE means the factor is 1
-NONE = -2
+__all__ = ["NONE", "CostModel", "cost_model", "width_costs"]
 
 
 @dataclass(frozen=True)
@@ -47,28 +46,16 @@ class _Form:
 
 
 class CostModel:
-    """`macs(channels)` and `params(channels)` for one NetSpec; `channels` per group."""
+    """`macs(channels)` and `params(channels)` of one network; `channels` per group.
 
-    def __init__(self, spec: NetSpec):
+    Built from the spec's `cost_terms()`: any spec that states its MACs and params as
+    bilinear terms in its group widths (a `NetSpec`, a traced user model) gets one."""
+
+    def __init__(self, spec):
         self.spec = spec
-        macs: list[tuple[int, int, int]] = []
-        params: list[tuple[int, int, int]] = []
-        for conv, size in spec.convs():
-            k2 = conv.kernel * conv.kernel
-            hw = size * size
-            if conv.depthwise:
-                a, b, mult = NONE, conv.cout, 1
-            elif conv.cin == INPUT:
-                a, b, mult = NONE, conv.cout, spec.in_channels
-            else:
-                a, b, mult = conv.cin, conv.cout, 1
-            macs.append((k2 * hw * mult, a, b))
-            params.append((k2 * mult, a, b))
-            params.append((2, NONE, conv.cout))  # BN gamma + beta
-        macs.append((spec.num_classes, spec.head_in, NONE))
-        params.append((spec.num_classes, spec.head_in, NONE))
+        macs, params, params_const = spec.cost_terms()
         self._macs = _Form(0, tuple(macs))
-        self._params = _Form(spec.num_classes, tuple(params))
+        self._params = _Form(params_const, tuple(params))
 
     def macs(self, channels: Sequence[int]) -> int:
         return self._macs(channels)
@@ -95,6 +82,6 @@ def width_costs(space, widths: Sequence[int]) -> dict:
 
 
 @functools.lru_cache(maxsize=64)
-def cost_model(spec: NetSpec) -> CostModel:
+def cost_model(spec: NetSpec) -> CostModel:  # or any hashable spec with cost_terms()
     """The (cached) cost model of a spec; equal specs share one."""
     return CostModel(spec)

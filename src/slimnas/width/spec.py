@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 INPUT = -1
+NONE = -2  # in a cost term (coef, a, b): a factor of 1 instead of a group's width
 ACTIVATIONS = ("relu", "relu6", None)
 
 
@@ -101,6 +102,27 @@ class NetSpec:
             if sc is not None:
                 out.append((sc, conv_out_size(start, 1, sc.stride)))
         return out
+
+    def cost_terms(self) -> tuple[list, list, int]:
+        """(MACs terms, params terms, constant params): each term (coef, a, b) stands for
+        coef * ch[a] * ch[b] (NONE: a factor 1). MACs: every conv plus the final Linear."""
+        macs: list[tuple[int, int, int]] = []
+        params: list[tuple[int, int, int]] = []
+        for conv, size in self.convs():
+            k2 = conv.kernel * conv.kernel
+            hw = size * size
+            if conv.depthwise:
+                a, b, mult = NONE, conv.cout, 1
+            elif conv.cin == INPUT:
+                a, b, mult = NONE, conv.cout, self.in_channels
+            else:
+                a, b, mult = conv.cin, conv.cout, 1
+            macs.append((k2 * hw * mult, a, b))
+            params.append((k2 * mult, a, b))
+            params.append((2, NONE, conv.cout))  # BN gamma + beta
+        macs.append((self.num_classes, self.head_in, NONE))
+        params.append((self.num_classes, self.head_in, NONE))
+        return macs, params, self.num_classes  # the Linear's bias
 
     def validate(self) -> None:
         groups = range(self.num_groups)

@@ -1,0 +1,5 @@
+"""A user's own model as a width space: channel groups traced from any `nn.Module`."""
+
+from slimnas.width.own.trace import Binding, Layer, TracedSpec, trace_spec
+
+__all__ = ["Binding", "Layer", "TracedSpec", "trace_spec"]

@@ -1,0 +1,231 @@
+"""Channel groups of a user's own CNN, found by Torch-Pruning's dependency graph.
+
+`trace_spec(model, example_input)` runs the model once under Torch-Pruning's
+`DependencyGraph` (which follows residual adds, depthwise convs, concatenations, flatten ->
+Linear and squeeze-excitation gates) and once under forward hooks (each layer's output
+positions), and returns a `TracedSpec`: the searchable groups, for every conv / BN / Linear
+which of its channels belong to which group's channel, and MACs and params as bilinear
+terms in the group widths (the same `cost_terms()` a built-in `NetSpec` states).
+
+Channels that cannot be slimmed stay at full width and are listed with the reason: the
+classifier's outputs, the image channels, groups touching a layer of an unsupported kind
+(grouped convs, other normalisations, ...) and the modules the user names in `ignore`.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from slimnas.errors import SlimnasError
+from slimnas.width.spec import NONE
+
+LAYERS = (nn.Conv2d, nn.BatchNorm2d, nn.Linear)
+
+
+@dataclass(frozen=True)
+class Binding:
+    """Channels of one layer dimension that belong to a group: `index[i]` of the layer's
+    `dim` ("in" or "out") is channel `root[i]` of group `group`."""
+
+    module: str
+    dim: str
+    group: int
+    index: tuple[int, ...]
+    root: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A conv / BN / Linear of the model: sizes and the positions its output has per image
+    (H x W for a conv, 1 for a classifier's Linear)."""
+
+    name: str
+    kind: str  # "conv", "depthwise", "grouped" (kept at full width), "bn", "linear"
+    cin: int
+    cout: int
+    kernel_area: int = 1
+    positions: int = 1
+    bias: bool = False
+    groups: int = 1
+
+
+@dataclass(frozen=True, eq=False)  # hashed by identity: cost_model caches per spec
+class TracedSpec:
+    family: str
+    options: dict
+    group_names: tuple[str, ...]
+    base_channels: tuple[int, ...]
+    layers: tuple[Layer, ...]
+    bindings: tuple[Binding, ...]
+    frozen: tuple[str, ...]  # "what: why" of every channel set kept at full width
+    in_channels: int
+    input_size: int
+    num_classes: int
+    const_params: int = 0  # parameters outside the layers above (never slimmed)
+    _by_layer: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def num_groups(self) -> int:
+        return len(self.group_names)
+
+    def bindings_of(self, module: str, dim: str) -> list[Binding]:
+        if not self._by_layer:
+            for b in self.bindings:
+                self._by_layer.setdefault((b.module, b.dim), []).append(b)
+        return self._by_layer.get((module, dim), [])
+
+    def _width(self, layer: Layer, dim: str) -> list[tuple[int, int]]:
+        """A layer dimension's size as terms (coef, group or NONE): sum coef * ch[group]."""
+        size = layer.cin if dim == "in" else layer.cout
+        terms, bound = [], 0
+        for b in self.bindings_of(layer.name, dim):
+            per_channel = len(b.index) // self.base_channels[b.group]  # flatten: H x W each
+            terms.append((per_channel, b.group))
+            bound += len(b.index)
+        if size > bound:
+            terms.append((size - bound, NONE))
+        return terms
+
+    def cost_terms(self) -> tuple[list, list, int]:
+        """(MACs terms, params terms, constant params) as `NetSpec.cost_terms`."""
+        macs: list[tuple[int, int, int]] = []
+        params: list[tuple[int, int, int]] = []
+        for layer in self.layers:
+            out = self._width(layer, "out")
+            if layer.kind == "bn":
+                params += [(2 * c, g, NONE) for c, g in out]
+                continue
+            if layer.kind == "depthwise":  # one filter per channel
+                macs += [(layer.kernel_area * layer.positions * c, g, NONE) for c, g in out]
+                params += [(layer.kernel_area * c, g, NONE) for c, g in out]
+            else:
+                for ci, gi in self._width(layer, "in"):
+                    for co, go in out:  # a grouped conv is frozen: its terms are constants
+                        macs.append((layer.kernel_area * layer.positions * ci * co
+                                     // layer.groups, gi, go))
+                        params.append((layer.kernel_area * ci * co // layer.groups, gi, go))
+            if layer.bias:
+                params += [(c, g, NONE) for c, g in out]
+        return macs, params, self.const_params
+
+
+def trace_spec(model: nn.Module, example_input: torch.Tensor, ignore: Sequence[str] = (),
+               family: str = "own", options: dict | None = None) -> TracedSpec:
+    """The channel groups of `model` (never changed: a deep copy is traced)."""
+    import torch_pruning as tp
+
+    model = copy.deepcopy(model).eval()
+    names = {m: n for n, m in model.named_modules()}
+    unknown = sorted(set(ignore) - set(names.values()))
+    if unknown:
+        raise SlimnasError(f"ignore: the model has no module {unknown[0]!r}")
+    layers, order, out_shape = _run_hooks(model, example_input)
+    try:
+        dg = tp.DependencyGraph().build_dependency(model, example_inputs=example_input,
+                                                   verbose=False)
+    except Exception as e:  # tracing failed: one line naming the cause
+        raise SlimnasError(f"cannot trace the model: {type(e).__name__}: "
+                           f"{' '.join(str(e).split())[:300]}") from None
+    last = max((n for n in order if layers[n].kind in ("conv", "linear")), key=order.get,
+               default=None)
+    frozen = [f"{last}: the classifier's outputs"] if last else []
+    frozen += [f"{n}: ignored" for n in ignore]
+    fixed = set(ignore) | ({last} if last else set())
+    groups: list[tuple[int, list[Binding]]] = []
+    for group in dg.get_all_groups(root_module_types=(nn.Conv2d, nn.Linear)):
+        members, why = _members(group, names, layers, fixed)
+        if why and why not in frozen:
+            frozen.append(why)
+        elif members:
+            groups.append((_channels(members), members))
+    groups.sort(key=lambda g: min(order[b.module] for b in g[1] if b.dim == "out"))
+    bindings, group_names, base = [], [], []
+    for g, (channels, members) in enumerate(groups):
+        root = min((b for b in members if b.dim == "out"), key=lambda b: order[b.module])
+        group_names.append(root.module)
+        base.append(channels)
+        bindings += [Binding(b.module, b.dim, g, b.index, b.root) for b in members]
+    in_layer_params = sum(p.numel() for n in layers for p in model.get_submodule(n).parameters())
+    _, c, h, *_ = example_input.shape
+    return TracedSpec(family, dict(options or {}), tuple(group_names), tuple(base),
+                      tuple(layers[n] for n in sorted(layers, key=order.get)), tuple(bindings),
+                      tuple(frozen), c, h, out_shape[-1],
+                      sum(p.numel() for p in model.parameters()) - in_layer_params)
+
+
+def _run_hooks(model: nn.Module, x: torch.Tensor):
+    """(layers by name, execution order by name, the output's shape) of one forward."""
+    layers: dict[str, Layer] = {}
+    order: dict[str, int] = {}
+    handles = []
+
+    def hook(name):
+        def record(module, inputs, output):
+            order.setdefault(name, len(order))
+            positions = output.numel() // (output.shape[0] * (
+                output.shape[1] if not isinstance(module, nn.Linear) else output.shape[-1]))
+            layers[name] = _layer(name, module, positions)
+        return record
+
+    for name, m in model.named_modules():
+        if isinstance(m, LAYERS):
+            handles.append(m.register_forward_hook(hook(name)))
+    try:
+        with torch.no_grad():
+            out = model(x)
+    except Exception as e:
+        raise SlimnasError(f"the model fails on the example input: {type(e).__name__}: "
+                           f"{' '.join(str(e).split())[:300]}") from None
+    finally:
+        for h in handles:
+            h.remove()
+    if not isinstance(out, torch.Tensor) or out.ndim != 2:
+        raise SlimnasError("the model must return one (batch, classes) tensor of logits")
+    return layers, order, tuple(out.shape)
+
+
+def _layer(name: str, m: nn.Module, positions: int) -> Layer:
+    if isinstance(m, nn.BatchNorm2d):
+        return Layer(name, "bn", m.num_features, m.num_features)
+    if isinstance(m, nn.Linear):
+        return Layer(name, "linear", m.in_features, m.out_features, 1, positions,
+                     m.bias is not None)
+    depthwise = m.groups > 1 and m.groups == m.in_channels == m.out_channels
+    kind = "depthwise" if depthwise else "conv" if m.groups == 1 else "grouped"
+    return Layer(name, kind, m.in_channels, m.out_channels,
+                 m.kernel_size[0] * m.kernel_size[1], positions, m.bias is not None,
+                 1 if depthwise else m.groups)
+
+
+def _members(group, names: dict, layers: dict[str, Layer], fixed: set[str]):
+    """(bindings, None) of a slimmable Torch-Pruning group, or ([], why it is frozen)."""
+    members: list[Binding] = []
+    for item in group.items:
+        dep, index, root = item.dep, item.idxs, item.root_idxs
+        module = dep.target.module
+        if module not in names:  # an operation (add, concat, flatten, ...), not a layer
+            continue
+        name = names[module]
+        handler = getattr(dep.handler, "__name__", "")
+        dim = "out" if handler == "prune_out_channels" else "in"
+        if not isinstance(module, LAYERS) or name not in layers:
+            return [], f"{name} ({type(module).__name__}): not a layer slimnas can slim"
+        kind = layers[name].kind
+        if kind == "grouped":
+            return [], f"{name}: a grouped conv ({module.groups} groups)"
+        if name in fixed and dim == "out":
+            return [], ""  # already listed
+        if kind == "depthwise" and dim == "in":
+            continue  # a depthwise conv passes its group through: its out binding says all
+        members.append(Binding(name, dim, -1, tuple(int(i) for i in index),
+                               tuple(int(r) for r in root)))
+    return members, None
+
+
+def _channels(members: list[Binding]) -> int:
+    return max(max(b.root) for b in members) + 1
