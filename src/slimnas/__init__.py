@@ -1,7 +1,7 @@
 """slimnas: one-shot width search with fair supernets (UA, BCNet, BCNetV2), export, benchmarks.
 
 Public API (imported lazily so the CLI starts fast):
-    get_space, get_rule, WidthSpace, build_supernet, selections, extract,
+    get_space, from_model, get_rule, WidthSpace, build_supernet, selections, extract,
     train_supernet, load_config, load_supernet, export_width, export_path, load_exported,
     cost_model, load_bench, verify_bench, query_bench
 """
@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 
 _API = {
     "get_space": "slimnas.width.spaces",
+    "from_model": "slimnas.width.own",
     "get_rule": "slimnas.width.sharing",
     "WidthSpace": "slimnas.width.space",
     "build_supernet": "slimnas.width.net",

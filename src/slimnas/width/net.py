@@ -101,8 +101,14 @@ class WidthNet(nn.Module):
         return [m for m in self.modules() if isinstance(m, DynamicBatchNorm2d | nn.BatchNorm2d)]
 
 
-def build_supernet(space: WidthSpace) -> WidthNet:
-    return WidthNet(space.spec, space.channels, dynamic=True)
+def build_supernet(space: WidthSpace) -> nn.Module:
+    """The supernet of a space: a `WidthNet`, or for a traced model the user's own module
+    with slim layers (`width/own/supernet.py`); both take `forward(x, path)`."""
+    if isinstance(space.spec, NetSpec):
+        return WidthNet(space.spec, space.channels, dynamic=True)
+    from slimnas.width.own.supernet import OwnSupernet
+
+    return OwnSupernet(space.spec.model, space.spec, space.channels)
 
 
 _SEL_CACHE: dict[tuple, Selection] = {}
@@ -131,9 +137,14 @@ def path_channel_indices(space: WidthSpace, path: PathSpec) -> list[list[int]]:
 
 
 @torch.no_grad()
-def extract(supernet: WidthNet, space: WidthSpace, path: PathSpec) -> WidthNet:
-    """Freeze one path of a supernet into a plain `WidthNet` with the inherited weights."""
+def extract(supernet: nn.Module, space: WidthSpace, path: PathSpec) -> nn.Module:
+    """Freeze one path of a supernet into a plain network with the inherited weights: a
+    `WidthNet`, or a plain copy of a traced user's model."""
     sels = selections(space, path)
+    if not isinstance(supernet, WidthNet):
+        from slimnas.width.own.supernet import extract_own
+
+        return extract_own(supernet, sels)
     counts = [len(ix) for ix in path_channel_indices(space, path)]
     net = WidthNet(space.spec, counts, dynamic=False)
 

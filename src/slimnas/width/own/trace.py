@@ -56,6 +56,10 @@ class Layer:
 
 @dataclass(frozen=True, eq=False)  # hashed by identity: cost_model caches per spec
 class TracedSpec:
+    """A traced model's groups, layers and costs; `model` is the traced deep copy."""
+
+    exact_channels = True  # a WidthSpace keeps these channel counts (the weights fix them)
+
     family: str
     options: dict
     group_names: tuple[str, ...]
@@ -67,6 +71,7 @@ class TracedSpec:
     input_size: int
     num_classes: int
     const_params: int = 0  # parameters outside the layers above (never slimmed)
+    model: nn.Module | None = field(default=None, repr=False)
     _by_layer: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -155,7 +160,7 @@ def trace_spec(model: nn.Module, example_input: torch.Tensor, ignore: Sequence[s
     return TracedSpec(family, dict(options or {}), tuple(group_names), tuple(base),
                       tuple(layers[n] for n in sorted(layers, key=order.get)), tuple(bindings),
                       tuple(frozen), c, h, out_shape[-1],
-                      sum(p.numel() for p in model.parameters()) - in_layer_params)
+                      sum(p.numel() for p in model.parameters()) - in_layer_params, model=model)
 
 
 def _run_hooks(model: nn.Module, x: torch.Tensor):
