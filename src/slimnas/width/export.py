@@ -17,6 +17,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from torch import nn
+
 from slimnas.errors import SlimnasError
 from slimnas.exporting import (
     ONNX_FILE,
@@ -33,6 +35,7 @@ from slimnas.io import (
 )
 from slimnas.width.net import WidthNet, extract, path_channel_indices
 from slimnas.width.space import PathSpec, WidthSpace
+from slimnas.width.spec import NetSpec
 
 FORMAT = "slimnas-width/1"
 ARCH_FILE = "arch.json"
@@ -84,6 +87,10 @@ def export_path(
         "params": int(params),
         "input_shape": [1, spec.in_channels, spec.input_size, spec.input_size],
     }
+    if not isinstance(spec, NetSpec):  # a user's model: what its layers become
+        from slimnas.width.own.export import layer_sizes
+
+        arch["layers"] = layer_sizes(net, spec)
     clash = sorted(set(extra) & set(arch))
     if clash:
         raise ValueError(f"extra fields would overwrite arch.json fields: {', '.join(clash)}")
@@ -101,12 +108,29 @@ def read_arch(directory: str | os.PathLike) -> dict:
     return read_export_json(directory, ARCH_FILE, FORMAT, _REQUIRED)
 
 
-def load_exported(directory: str | os.PathLike) -> WidthNet:
-    """Rebuild an exported plain network (static `WidthNet`, eval mode, on the CPU)."""
-    from slimnas.width.spaces import build_spec
-
+def load_exported(directory: str | os.PathLike, model: nn.Module | None = None
+                  ) -> nn.Module:
+    """Rebuild an exported plain network (eval mode, on the CPU): a static `WidthNet`, or for
+    a user's own model `model`, a fresh instance of it, with the exported layer sizes and
+    weights (arch.json never names code to run: the caller brings the model)."""
     directory = Path(directory)
     arch = read_arch(directory)
+    if "layers" in arch:
+        from slimnas.width.own.export import resize_layers
+
+        if model is None:
+            raise SlimnasError(f"{directory} holds a slimmed {arch['space']!r} model: pass "
+                               "model= a fresh instance of it")
+        net = resize_layers(model, arch["layers"], directory / ARCH_FILE)
+    else:
+        net = _built_in(arch, directory)
+    load_weights(net, directory, ARCH_FILE)
+    return net.eval()
+
+
+def _built_in(arch: dict, directory: Path) -> WidthNet:
+    from slimnas.width.spaces import build_spec
+
     options = arch["options"]
     if not isinstance(options, dict):
         raise SlimnasError(f"{directory / ARCH_FILE}: 'options' must be an object")
@@ -117,6 +141,4 @@ def load_exported(directory: str | os.PathLike) -> WidthNet:
         raise SlimnasError(
             f"{directory / ARCH_FILE}: 'channel_counts' must be {spec.num_groups} positive integers"
         )
-    net = WidthNet(spec, counts, dynamic=False)
-    load_weights(net, directory, ARCH_FILE)
-    return net.eval()
+    return WidthNet(spec, counts, dynamic=False)
