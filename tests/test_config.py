@@ -122,11 +122,11 @@ def test_fractions_and_counts_keep_their_type():
 
 
 def test_check_config_covers_every_core_key_and_catches_mutations():
-    from slimnas.config import _CHECKS, check_config
+    from slimnas.config import _CHECKS, _FREE_FORM, check_config
 
     def leaves(d, prefix=""):
         for k, v in d.items():
-            if isinstance(v, dict) and k not in ("space", "rule_options", "options"):
+            if isinstance(v, dict) and k not in _FREE_FORM:
                 yield from leaves(v, f"{prefix}{k}.")
             else:
                 yield prefix + k

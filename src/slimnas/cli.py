@@ -49,7 +49,7 @@ def cmd_export(args) -> int:
 
     NewDirectory(args.out)  # refuses a non-empty --out before the supernet is loaded
     probe_writable(Path(args.out).parent, is_dir=True)
-    loaded = load_supernet(args.checkpoint)
+    loaded = load_supernet(args.checkpoint, model=args.model)
     widths = loaded.ctx.space.parse(args.widths)
     out = export_width(loaded, widths, args.out, args.path, onnx=not args.no_onnx)
     from slimnas.width.export import read_arch
@@ -72,7 +72,8 @@ def cmd_score(args) -> int:
     probe_writable(out, is_dir=False)
 
     loaded = load_supernet(args.checkpoint, recal_batches=args.recal_batches,
-                           rule_options=parse_key_values(args.rule_option, "--rule-option"))
+                           rule_options=parse_key_values(args.rule_option, "--rule-option"),
+                           model=args.model)
     space = loaded.ctx.space
     if args.all:
         if space.size() > MAX_ALL:
@@ -195,6 +196,10 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+_MODEL_HELP = ("the user's model the supernet was trained on (its model= key): zoo:NAME or "
+               "package.module:factory")
+
+
 # the registries whose names are choices are torch-free imports; datasets load lazily
 def _add_width_commands(sub) -> None:
     t = sub.add_parser("train-supernet", help="train a width supernet from a YAML config")
@@ -216,6 +221,7 @@ def _add_width_commands(sub) -> None:
     e.add_argument("--path", default="best", help="best (default), left or right")
     e.add_argument("--out", required=True, help="new directory for arch.json, model.pt/.onnx")
     e.add_argument("--no-onnx", action="store_true")
+    e.add_argument("--model", default=None, help=_MODEL_HELP)
     e.set_defaults(fn=cmd_export)
 
     c = sub.add_parser("score", help="score width keys with a trained supernet")
@@ -226,6 +232,7 @@ def _add_width_commands(sub) -> None:
     c.add_argument("--out", required=True, help="scores JSON {key: score} (resumes a partial)")
     c.add_argument("--recal-batches", type=int, default=None,
                    help="BN recalibration batches (default: the training config's)")
+    c.add_argument("--model", default=None, help=_MODEL_HELP)
     c.add_argument("--rule-option", action="append", metavar="KEY=VALUE",
                    help="a scoring option of the rule, e.g. candidates=16 for cafenet")
     c.set_defaults(fn=cmd_score, resume_hint="rerun the same command to continue from "

@@ -25,6 +25,14 @@ DEFAULTS: dict[str, Any] = {
     "device": "auto",  # auto | cpu | cuda | cuda:N
     "threads": 1,  # torch CPU threads (0: torch's default); stored in the checkpoint and checked on resume
     "space": {"name": "cbm-mobilenet", "width_mult": 0.25},  # + any family option
+    # a user's own model instead of `space`: "zoo:resnet18" or "package.module:factory"
+    "model": None,
+    "model_options": {
+        "kwargs": {},  # passed to the factory beside num_classes and in_channels
+        "ignore": [],  # module names whose output channels stay at full width
+        "round_to": 1,  # every bin a multiple of this many channels
+        "init_weights": None,  # a state_dict file: the supernet inherits these weights
+    },
     "rule": "bcnetv2",  # any of slimnas.width.sharing.rule_names()
     "rule_options": {},  # passed to the rule (cafenet: offset, candidates, select)
     "bins": 4,
@@ -73,7 +81,7 @@ DEFAULTS: dict[str, Any] = {
     "retrain": {"epochs": 10, "batch_size": 64, "lr": 0.05, "weight_decay": 5e-4},
 }
 
-_FREE_FORM = {"space", "options", "rule_options"}  # sections whose extra keys belong to someone else to validate
+_FREE_FORM = {"space", "options", "rule_options", "kwargs"}  # sections whose extra keys belong to someone else to validate
 # a fraction (float) or a count (int): an int must not become a float (100 -> 100.0)
 _FRACTION_OR_COUNT = {"data.held_out", "data.test_fraction", "data.subset"}
 
@@ -275,6 +283,10 @@ _CHECKS: dict[str, Check] = {
     "device": _of(str, "a device name (auto, cpu, cuda or cuda:N)"), "threads": _int(0),
     "space": lambda v: None if isinstance(v, dict) and isinstance(v.get("name"), str)
     else "a mapping with a family name (space.name) and the family's options",
+    "model": _of(str, "zoo:NAME or package.module:factory", nullable=True),
+    "model_options.kwargs": _MAP, "model_options.ignore": _of(list, "a list of module names"),
+    "model_options.round_to": _int(1),
+    "model_options.init_weights": _of(str, "a state_dict file or null", nullable=True),
     "rule": _STR, "rule_options": _MAP, "bins": _int(1), "min_bins": _int(1),
     "flops_bins": _BOOL, "flops_bins_min": _int(1), "complementary": _BOOL,
     "data.name": _STR, "data.root": _of(str, "a directory or null", nullable=True),

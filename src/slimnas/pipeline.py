@@ -94,12 +94,12 @@ def _run(cfg: dict, progress: bool, log: TextIO | None) -> dict:
     if state is not None and state["epoch"] >= epochs:
         say(f"[1/4] supernet: finished earlier, kept ({ckpt})")
     else:
-        say(f"[1/4] supernet: {cfg['rule']} on {cfg['space']['name']}, {epochs} epochs"
+        say(f"[1/4] supernet: {cfg['rule']} on {cfg['model'] or cfg['space']['name']}, {epochs} epochs"
             + (f", resuming at step {state['global_step']}" if state else "")
             + f" -> {out / 'supernet'}")
         train_supernet(sn_cfg, resume=state is not None)
     del state
-    loaded = load_supernet(ckpt)
+    loaded = load_supernet(ckpt, model=cfg["model"])
     space = loaded.ctx.space
 
     # 2. the prior, then the search with the supernet evaluator
@@ -218,7 +218,9 @@ def _network_stage(out: Path, name: str, widths, cfg: dict, loaded, flops, progr
     say(f"{name} {key}: exporting from the supernet")
     supernet_score = loaded.scorer.score(widths)
     export_width(loaded, widths, work / "net", onnx=False)
-    net = load_exported(work / "net").to(loaded.ctx.device)
+    # a user's model is rebuilt from the traced instance (the same class), never by name
+    net = load_exported(work / "net", model=getattr(space.spec, "model", None))
+    net = net.to(loaded.ctx.device)
     say(f"{name} {key}: retraining {r['epochs']} epochs")
     test = load_test(cfg)
     test_x = to_float(test.x, loaded.ctx.mean, loaded.ctx.std).to(loaded.ctx.device)

@@ -28,17 +28,19 @@ class LoadedSupernet:
 
 def load_supernet(path: str | Path, device: torch.device | None = None,
                   recal_batches: int | None = None,
-                  rule_options: dict | None = None) -> LoadedSupernet:
+                  rule_options: dict | None = None, model: str | None = None) -> LoadedSupernet:
     """Reload a supernet checkpoint for scoring and export.
 
     `recal_batches` and `rule_options` override the training config's scoring settings:
     only a rule's `scoring_options` may change (e.g. CafeNet's candidates), never what
-    the weights were trained with.
+    the weights were trained with. `model`: the user's model the checkpoint was trained
+    on, if any ("zoo:NAME" or "package.module:factory"), named by the caller.
     """
     state = load_checkpoint(path)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise SlimnasError(f"{path} is not a slimnas supernet checkpoint")
     cfg = with_defaults(state["config"])  # checkpoints of older versions lack newer keys
+    _check_model(path, cfg.get("model"), model)
     if recal_batches is not None:
         if recal_batches < 1:
             raise SlimnasError(f"recal_batches must be >= 1, got {recal_batches}")
@@ -61,6 +63,18 @@ def load_supernet(path: str | Path, device: torch.device | None = None,
                          cfg["score"]["recal_batches"], cfg["score"]["batch_size"],
                          recal_y=ctx.recal_y)
     return LoadedSupernet(supernet, ctx, cfg, scorer)
+
+
+def _check_model(path, stored: str | None, given: str | None) -> None:
+    """A checkpoint of a user's model names it but is never what imports it: the caller
+    names the same model (`model=` in the config, on the CLI and here)."""
+    if stored == given:
+        return
+    if stored is None:
+        raise SlimnasError(f"{path} is a supernet of the built-in space, not of model {given!r}")
+    raise SlimnasError(f"{path} is a supernet of the model {stored!r}: pass model={stored} "
+                       f"(--model on the command line)"
+                       + ("" if given is None else f", not {given!r}"))
 
 
 def export_width(loaded: LoadedSupernet, widths: Sequence[int], out: str | Path,

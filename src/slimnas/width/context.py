@@ -32,7 +32,11 @@ class Context:
 
 
 def make_space(cfg: dict, data: ImageData) -> tuple[WidthSpace, object]:
+    """The width space a config names (a built-in `space`, or the user's `model`) and the
+    sharing rule that trains it."""
     rule = get_rule(cfg["rule"], **cfg["rule_options"])
+    if cfg.get("model"):
+        return _model_space(cfg, data, rule), rule
     options = {k: v for k, v in cfg["space"].items() if k != "name"}
     _, c, h, _ = data.x.shape
     options.setdefault("in_channels", c)
@@ -42,6 +46,20 @@ def make_space(cfg: dict, data: ImageData) -> tuple[WidthSpace, object]:
                             flops_bins=cfg["flops_bins"], flops_bins_min=cfg["flops_bins_min"],
                             **options)
     return space, rule
+
+
+def _model_space(cfg: dict, data: ImageData, rule) -> WidthSpace:
+    from slimnas.width.own import from_model
+    from slimnas.width.own.models import load_model
+
+    o = cfg["model_options"]
+    _, c, h, w = data.x.shape
+    torch.manual_seed(cfg["seed"])  # the factory's initial weights: the same every run
+    model = load_model(cfg["model"], data.num_classes, c, o["kwargs"], o["init_weights"])
+    return from_model(model, torch.zeros(1, c, h, w), cfg["bins"], cfg["min_bins"],
+                      ignore=o["ignore"], round_to=o["round_to"], enlarge=rule.enlarges,
+                      flops_bins=cfg["flops_bins"], flops_bins_min=cfg["flops_bins_min"],
+                      name=cfg["model"])
 
 
 def build_context(cfg: dict, device: torch.device | None = None,

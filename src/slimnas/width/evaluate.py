@@ -43,13 +43,14 @@ def recalibrate_bn(net: WidthNet, path: Path | None, batches: Iterable[torch.Ten
 
 
 @torch.no_grad()
-def accuracy(net: WidthNet, path: Path | None, x: torch.Tensor, y: torch.Tensor,
+def accuracy(net: nn.Module, path: Path | None, x: torch.Tensor, y: torch.Tensor,
              batch_size: int = 256) -> float:
     """Top-1 accuracy in percent, eval mode."""
     net.eval()
     correct = 0
     for i in range(0, len(x), batch_size):
-        logits = net(x[i:i + batch_size], path)
+        batch = x[i:i + batch_size]
+        logits = net(batch) if path is None else net(batch, path)  # a plain net: its own call
         correct += int((logits.argmax(1) == y[i:i + batch_size]).sum())
     return 100.0 * correct / max(1, len(x))
 
