@@ -2,7 +2,7 @@
 
 Public API (imported lazily so the CLI starts fast):
     get_space, from_model, get_rule, WidthSpace, build_supernet, selections, extract,
-    train_supernet, load_config, load_supernet, export_width, export_path, load_exported,
+    train_supernet, load_config, run, load_supernet, export_width, export_path, load_exported,
     cost_model, load_bench, verify_bench, query_bench
 """
 
@@ -22,6 +22,7 @@ _API = {
     "extract": "slimnas.width.net",
     "train_supernet": "slimnas.width.train",
     "load_config": "slimnas.config",
+    "run": "slimnas.pipeline",
     "load_supernet": "slimnas.width.checkpoint",
     "export_width": "slimnas.width.checkpoint",
     "export_path": "slimnas.width.export",
