@@ -78,6 +78,8 @@ def main() -> None:
             json.dump({"rank_diff": float((gathered[0] - gathered[1]).abs().max()),
                        "ref_diff": float((gathered[0] - flat(ref)).abs().max()),
                        "moved": float((gathered[0] - start).abs().max())}, f)
+    # tear down together: a rank leaving while rank 0 still works made gloo abort (SIGABRT)
+    dist.barrier()
     dist.destroy_process_group()
 
 

@@ -14,6 +14,8 @@ from torch import nn
 
 from slimnas.width.dynamic import DynamicBatchNorm2d, Selection, select
 
+_ALL = slice(None)
+
 
 class SlimConv2d(nn.Module):
     def __init__(self, conv: nn.Conv2d):
@@ -27,9 +29,10 @@ class SlimConv2d(nn.Module):
         self.sel: tuple[Selection, Selection] = (None, None)
 
     def _weights(self, sin: Selection, sout: Selection):
-        w = select(self.weight, 0, sout)
-        if not self.depthwise:
-            w = select(w, 1, sin)
+        if self.depthwise:
+            w = select(self.weight, 0, sout)
+        else:
+            w = _both(self.weight, sin, sout)
         return w, None if self.bias is None else select(self.bias, 0, sout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -71,8 +74,8 @@ class SlimLinear(nn.Module):
         self.sel: tuple[Selection, Selection] = (None, None)
 
     def _weights(self, sin: Selection, sout: Selection):
-        w = select(select(self.weight, 0, sout), 1, sin)
-        return w, None if self.bias is None else select(self.bias, 0, sout)
+        return _both(self.weight, sin, sout), None if self.bias is None else \
+            select(self.bias, 0, sout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.linear(x, *self._weights(*self.sel))
@@ -84,6 +87,13 @@ class SlimLinear(nn.Module):
         if b is not None:
             lin.bias.data.copy_(b.detach())
         return lin
+
+
+def _both(weight: torch.Tensor, sin: Selection, sout: Selection) -> torch.Tensor:
+    """weight[sout, sin]: one view op when both are slices (one cheap node to back-prop)."""
+    if isinstance(sin, slice | None) and isinstance(sout, slice | None):
+        return weight[sout or _ALL, sin or _ALL]
+    return select(select(weight, 0, sout), 1, sin)
 
 
 def slim_layer(module: nn.Module) -> nn.Module:

@@ -48,6 +48,10 @@ class OwnSupernet(nn.Module):
                    len(self._positions[(layer.name, "out")]))
             self.model.set_submodule(layer.name, slim)
         self._cache: dict[tuple, dict[tuple[str, str], Selection]] = {}
+        # (slim layer, key of its input selection, key of its output selection)
+        self._wiring = [(self.model.get_submodule(layer.name),
+                         (layer.name, "out" if layer.kind == "depthwise" else "in"),
+                         (layer.name, "out")) for layer in spec.layers]
 
     def _layer_positions(self, layer: Layer, dim: str, offsets: list[int]) -> torch.Tensor:
         """For each channel of the widened layer dimension, its entry in the path mask."""
@@ -83,10 +87,8 @@ class OwnSupernet(nn.Module):
 
     def forward(self, x: torch.Tensor, path: Path | None = None) -> torch.Tensor:
         sels = self.layer_selections(path)
-        for layer in self.spec.layers:
-            out = sels[(layer.name, "out")]
-            sin = out if layer.kind == "depthwise" else sels[(layer.name, "in")]
-            self.model.get_submodule(layer.name).sel = (sin, out)
+        for module, key_in, key_out in self._wiring:
+            module.sel = (sels[key_in], sels[key_out])
         return self.model(x)
 
     def bn_modules(self) -> list[nn.Module]:
