@@ -6,7 +6,7 @@ import random
 
 import pytest
 import torch
-from torch import nn
+from own_models import random_path, randomise_bn
 from torch.utils.flop_counter import FlopCounterMode
 
 from slimnas.errors import SlimnasError
@@ -121,20 +121,6 @@ def test_stochastic_depth_drops_whole_samples_only_while_training():
     assert model(torch.randn(2, 3, 32, 32)).shape == (2, 3)
 
 
-def _randomise_bn(model: nn.Module) -> nn.Module:
-    """Non-trivial BN statistics and affine parameters, so a wrong channel shows."""
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                n = m.num_features
-                m.running_mean.copy_(torch.rand(n, generator=g) * 0.2 - 0.1)
-                m.running_var.copy_(torch.rand(n, generator=g) * 1.5 + 0.5)
-                m.weight.copy_(torch.rand(n, generator=g) + 0.5)
-                m.bias.copy_(torch.rand(n, generator=g) * 0.2 - 0.1)
-    return model
-
-
 @pytest.fixture(scope="module")
 def traced():
     """{name: (model, spec)} at 10 classes, traced on 32x32, built on first use."""
@@ -143,7 +129,7 @@ def traced():
     def get(name):
         if name not in cache:
             torch.manual_seed(0)
-            model = _randomise_bn(get_model(name, num_classes=10)).eval()
+            model = randomise_bn(get_model(name, num_classes=10), scale=0.1).eval()
             cache[name] = model, trace_spec(model, torch.zeros(1, 3, 32, 32))
         return cache[name]
     yield get
@@ -210,19 +196,6 @@ def test_mobilenet_and_efficientnet_streams_expansions_and_gates(traced):
     assert spec.base_channels[_group_of(spec, "features.2.0.block.2.fc1")] == 4
 
 
-def _path(channels, rng: random.Random, kind: str):
-    path = []
-    for c in channels:
-        k = rng.randint(1, c)
-        if kind == "left":
-            path.append(slice(0, k))
-        elif kind == "right":
-            path.append(slice(c - k, c))
-        else:
-            path.append(torch.tensor(sorted(rng.sample(range(c), k))))
-    return tuple(path)
-
-
 @pytest.mark.parametrize("name", sorted(GROUPS))
 def test_supernet_paths_export_to_equal_plain_copies(traced, name):
     model, spec = traced(name)
@@ -233,7 +206,7 @@ def test_supernet_paths_export_to_equal_plain_copies(traced, name):
     with torch.no_grad():
         assert torch.equal(supernet(x), model(x))
         for kind in ("right", "indices"):
-            path = _path(spec.base_channels, rng, kind)
+            path = random_path(spec.base_channels, rng, kind)
             plain = extract_own(supernet, path)
             want, got = supernet(x, path), plain(x)
             assert (want - got).abs().max() <= 1e-5 * max(1.0, want.abs().max().item())
@@ -257,7 +230,7 @@ def test_export_with_onnx_and_reload_from_a_fresh_instance(tmp_path, name):
     from slimnas.width.sharing import get_rule
 
     torch.manual_seed(0)
-    model = _randomise_bn(get_model(name, num_classes=10))
+    model = randomise_bn(get_model(name, num_classes=10), scale=0.1)
     space = from_model(model, torch.zeros(1, 3, 32, 32), bins=2, enlarge=True, name=name)
     supernet = build_supernet(space).eval()
     rule = get_rule("cafenet")  # free channels: any index set per group

@@ -5,25 +5,12 @@ import random
 
 import pytest
 import torch
-from own_models import ResidualSEConcatNet, randomise_bn
+from own_models import ResidualSEConcatNet, random_path, randomise_bn
 from torch.utils.flop_counter import FlopCounterMode
 
 from slimnas.flops import cost_model
 from slimnas.width.own import trace_spec
 from slimnas.width.own.supernet import OwnSupernet, extract_own
-
-
-def _random_path(channels, rng: random.Random, kind: str):
-    path = []
-    for c in channels:
-        k = rng.randint(1, c)
-        if kind == "left":
-            path.append(slice(0, k))
-        elif kind == "right":  # BCNet's right path
-            path.append(slice(c - k, c))
-        else:  # any index set: CafeNet's free channels
-            path.append(torch.tensor(sorted(rng.sample(range(c), k))))
-    return tuple(path)
 
 
 def _count(sel) -> int:
@@ -55,7 +42,7 @@ def test_every_path_exports_to_an_equal_plain_copy(model_and_spec, widen, kind):
     rng = random.Random(f"{widen}{kind}")
     x = torch.randn(4, 3, 16, 16)
     for _ in range(4):
-        path = _random_path(channels, rng, kind)
+        path = random_path(channels, rng, kind)
         plain = extract_own(supernet, path)
         assert not any(type(m).__name__.startswith("Slim") for m in plain.modules())
         assert (supernet(x, path) - plain(x)).abs().max() <= 1e-5

@@ -1,4 +1,6 @@
-"""Small models of the kinds users bring, for the own-model tests (tested at 16x16)."""
+"""Small models of the kinds users bring, and helpers for the own-model and zoo tests."""
+
+import random
 
 import torch
 import torch.nn.functional as F
@@ -70,15 +72,31 @@ class DictOutputNet(nn.Module):
         return {"logits": self.conv(x).mean((2, 3))}
 
 
-def randomise_bn(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Non-trivial BN statistics and affine parameters, so a wrong channel shows."""
+def randomise_bn(model: nn.Module, seed: int = 0, scale: float = 1.0) -> nn.Module:
+    """Non-trivial BN statistics and affine parameters, so a wrong channel shows (`scale`:
+    of the means and biases; deep nets want small ones)."""
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, nn.BatchNorm2d):
                 n = m.num_features
-                m.running_mean.copy_(torch.rand(n, generator=g) * 2 - 1)
+                m.running_mean.copy_((torch.rand(n, generator=g) * 2 - 1) * scale)
                 m.running_var.copy_(torch.rand(n, generator=g) * 1.5 + 0.5)
                 m.weight.copy_(torch.rand(n, generator=g) + 0.5)
-                m.bias.copy_(torch.rand(n, generator=g) - 0.5)
+                m.bias.copy_((torch.rand(n, generator=g) * 2 - 1) * scale / 2)
     return model
+
+
+def random_path(channels, rng: random.Random, kind: str) -> tuple:
+    """Per-group selections: left slices, right slices (BCNet's right path) or any index
+    sets (CafeNet's free channels)."""
+    path = []
+    for c in channels:
+        k = rng.randint(1, c)
+        if kind == "left":
+            path.append(slice(0, k))
+        elif kind == "right":
+            path.append(slice(c - k, c))
+        else:
+            path.append(torch.tensor(sorted(rng.sample(range(c), k))))
+    return tuple(path)
