@@ -60,7 +60,7 @@ GROUPS = {"resnet18": 12,  # stem+stage 1, 3 later streams, 8 block insides
           "resnet50": 37,  # stem, 4 streams, 32 block insides
           "mobilenet_v2": 25,  # stem, 7 streams, 16 expansions, the head
           "vgg16_bn": 15, "vgg16_bn_cifar": 13,  # every conv, the 2 hidden Linears
-          "efficientnet_b0": 40}  # stem, 7 streams, 15 expansions, 16 SE squeezes, head
+          "efficientnet_b0": 24}  # stem, 7 streams, 15 expansions, head (SE squeezes follow)
 
 
 def test_the_zoo_lists_every_model():
@@ -193,7 +193,10 @@ def test_mobilenet_and_efficientnet_streams_expansions_and_gates(traced):
     # the SE gate's fc2 scales the expanded channels: it writes into their group
     assert writers[_group_of(spec, "features.2.0.block.0.0")] == {
         "features.2.0.block.0.0", "features.2.0.block.1.0", "features.2.0.block.2.fc2"}
-    assert spec.base_channels[_group_of(spec, "features.2.0.block.2.fc1")] == 4
+    # the SE squeeze (4 channels) follows the 96 channels it gates, as 16 followers do
+    squeeze = spec.follower_of("features.2.0.block.2.fc1", "out")
+    assert squeeze.channels == 4 and squeeze.group == _group_of(spec, "features.2.0.block.0.0")
+    assert len({f.module for f in spec.followers}) == 32  # fc1 out and fc2 in, 16 SEs
 
 
 @pytest.mark.parametrize("name", sorted(GROUPS))

@@ -31,6 +31,7 @@ DEFAULTS: dict[str, Any] = {
         "kwargs": {},  # passed to the factory beside num_classes and in_channels
         "ignore": [],  # module names whose output channels stay at full width
         "round_to": 1,  # every bin a multiple of this many channels
+        "se": "follow",  # a squeeze-excitation's hidden width: follow (scaled) | search
         "init_weights": None,  # a state_dict file: the supernet inherits these weights
     },
     "rule": "bcnetv2",  # any of slimnas.width.sharing.rule_names()
@@ -286,6 +287,7 @@ _CHECKS: dict[str, Check] = {
     "model": _of(str, "zoo:NAME or package.module:factory", nullable=True),
     "model_options.kwargs": _MAP, "model_options.ignore": _of(list, "a list of module names"),
     "model_options.round_to": _int(1),
+    "model_options.se": _of(str, "follow or search", choices=("follow", "search")),
     "model_options.init_weights": _of(str, "a state_dict file or null", nullable=True),
     "rule": _STR, "rule_options": _MAP, "bins": _int(1), "min_bins": _int(1),
     "flops_bins": _BOOL, "flops_bins_min": _int(1), "complementary": _BOOL,

@@ -56,22 +56,44 @@ class CostModel:
         macs, params, params_const = spec.cost_terms()
         self._macs = _Form(0, tuple(macs))
         self._params = _Form(params_const, tuple(params))
+        # widths that follow a group's (a traced squeeze-excitation's hidden width):
+        # index num_groups + j is ceil(ch[g] * num / den)
+        self._derived = tuple(getattr(spec, "derived_channels", list)())
+        self._n = len(spec.base_channels)
+
+    def _extend(self, channels):
+        if not self._derived:
+            return channels
+        if isinstance(channels, np.ndarray):
+            extra = [-(-channels[:, g] * num // den) for g, num, den in self._derived]
+            return np.concatenate([channels, np.stack(extra, axis=1)], axis=1)
+        return [*channels, *(-(-channels[g] * num // den) for g, num, den in self._derived)]
 
     def macs(self, channels: Sequence[int]) -> int:
-        return self._macs(channels)
+        return self._macs(self._extend(channels))
 
     def params(self, channels: Sequence[int]) -> int:
-        return self._params(channels)
+        return self._params(self._extend(channels))
 
     def macs_batch(self, channels: np.ndarray) -> np.ndarray:
-        return self._macs.batch(channels)
+        return self._macs.batch(self._extend(np.asarray(channels, dtype=np.int64)))
 
     def params_batch(self, channels: np.ndarray) -> np.ndarray:
-        return self._params.batch(channels)
+        return self._params.batch(self._extend(np.asarray(channels, dtype=np.int64)))
 
-    def pair_terms(self) -> tuple[tuple[int, int, int], ...]:
-        """MACs as (coef, group_a, group_b) terms (NONE for a constant factor)."""
-        return self._macs.terms
+    def pair_terms(self) -> tuple[tuple[float, int, int], ...]:
+        """MACs as (coef, group_a, group_b) terms (NONE for a constant factor); a follower
+        width counts as its group's times channels / C (linearised: the prior's gradient)."""
+        out = []
+        for coef, a, b in self._macs.terms:
+            for idx in (a, b):
+                if idx >= self._n:
+                    g, num, den = self._derived[idx - self._n]
+                    coef = coef * num / den
+            a = self._derived[a - self._n][0] if a >= self._n else a
+            b = self._derived[b - self._n][0] if b >= self._n else b
+            out.append((coef, a, b))
+        return tuple(out)
 
 
 def width_costs(space, widths: Sequence[int]) -> dict:

@@ -59,12 +59,16 @@ def test_each_rule_trains_scores_and_exports_a_users_model(rule_name):
 def test_the_space_keeps_the_models_channel_counts_and_refuses_bins_that_do_not_fit():
     model = ResidualSEConcatNet()
     space = slimnas.from_model(model, torch.zeros(1, 3, 16, 16), bins=4)
-    assert space.full_channels == space.channels == (16, 4, 12, 8, 24, 32)
+    assert space.full_channels == space.channels == (16, 12, 8, 24, 32)  # SE's follows stem
     wide = slimnas.from_model(model, torch.zeros(1, 3, 16, 16), bins=4, enlarge=True)
-    assert wide.channels == (20, 5, 15, 10, 30, 40) and wide.full_channels == space.channels
-    with pytest.raises(SlimnasError, match="group se.reduce has 4 channels.*ignore="):
+    assert wide.channels == (20, 15, 10, 30, 40) and wide.full_channels == space.channels
+    with pytest.raises(SlimnasError, match="group main has 12 channels.*ignore=\\['main'\\]"):
         slimnas.from_model(model, torch.zeros(1, 3, 16, 16), bins=4, round_to=2)
     ok = slimnas.from_model(model, torch.zeros(1, 3, 16, 16), bins=2, round_to=2)
-    assert ok.channels == (16, 4, 12, 8, 24, 32)
+    assert ok.channels == (16, 12, 8, 24, 32)
+    searched = slimnas.from_model(model, torch.zeros(1, 3, 16, 16), bins=2, se="search")
+    assert searched.channels == (16, 4, 12, 8, 24, 32)
+    with pytest.raises(SlimnasError, match="group se.reduce has 4 channels"):
+        slimnas.from_model(model, torch.zeros(1, 3, 16, 16), bins=4, round_to=2, se="search")
     with pytest.raises(SlimnasError, match="round_to must be an integer >= 1"):
         slimnas.from_model(model, torch.zeros(1, 3, 16, 16), round_to=0)

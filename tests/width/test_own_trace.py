@@ -62,20 +62,27 @@ def test_residual_se_concat_flatten_model_costs_equal_flop_counter():
     spec = trace_spec(model, x)
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())  # untouched
     assert model.training  # and still in training mode
-    # stem + dw + pw + residual are one group; SE's hidden; both concat parts; fuse; fc1
-    assert spec.group_names == ("stem", "se.reduce", "main", "side", "fuse", "fc1")
-    assert spec.base_channels == (16, 4, 12, 8, 24, 32)
+    # stem + dw + pw + residual are one group (SE's hidden width follows it); both concat
+    # parts; fuse; fc1
+    assert spec.group_names == ("stem", "main", "side", "fuse", "fc1")
+    assert spec.base_channels == (16, 12, 8, 24, 32)
+    assert {(f.module, f.dim, f.group, f.channels) for f in spec.followers} == {
+        ("se.reduce", "out", 0, 4), ("se.expand", "in", 0, 4)}
+    searched = trace_spec(model, x, se="search")
+    assert searched.group_names == ("stem", "se.reduce", "main", "side", "fuse", "fc1")
+    assert searched.followers == ()
     assert {b.module for b in spec.bindings if b.group == 0} >= {"stem", "dw", "pw", "bn2",
                                                                   "se.expand", "main", "side"}
     fuse_in = {b.group: b.index for b in spec.bindings if b.module == "fuse" and b.dim == "in"}
-    assert fuse_in == {2: tuple(range(12)), 3: tuple(range(12, 20))}  # concat offsets
+    assert fuse_in == {1: tuple(range(12)), 2: tuple(range(12, 20))}  # concat offsets
     fc1_in = [b for b in spec.bindings if b.module == "fc1" and b.dim == "in"]
     assert len(fc1_in) == 1 and len(fc1_in[0].index) == 24 * 4  # flatten: 4 features each
     with FlopCounterMode(display=False) as counter:
         model(x)
-    model_cost = cost_model(spec)
-    assert model_cost.macs(spec.base_channels) == counter.get_total_flops() // 2
-    assert model_cost.params(spec.base_channels) == sum(p.numel() for p in model.parameters())
+    for traced in (spec, searched):
+        model_cost = cost_model(traced)
+        assert model_cost.macs(traced.base_channels) == counter.get_total_flops() // 2
+        assert model_cost.params(traced.base_channels) == sum(p.numel() for p in model.parameters())
 
 
 def test_grouped_convs_are_kept_at_full_width_and_named():

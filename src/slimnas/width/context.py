@@ -57,7 +57,8 @@ def _model_space(cfg: dict, data: ImageData, rule) -> WidthSpace:
     torch.manual_seed(cfg["seed"])  # the factory's initial weights: the same every run
     model = load_model(cfg["model"], data.num_classes, c, o["kwargs"], o["init_weights"])
     return from_model(model, torch.zeros(1, c, h, w), cfg["bins"], cfg["min_bins"],
-                      ignore=o["ignore"], round_to=o["round_to"], enlarge=rule.enlarges,
+                      ignore=o["ignore"], round_to=o["round_to"], se=o["se"],
+                      enlarge=rule.enlarges,
                       flops_bins=cfg["flops_bins"], flops_bins_min=cfg["flops_bins_min"],
                       name=cfg["model"])
 

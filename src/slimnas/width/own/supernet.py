@@ -39,13 +39,25 @@ class OwnSupernet(nn.Module):
         for c in self.channels:
             offsets.append(offsets[-1] + c)
         self._fixed = offsets[-1]  # the always-active entry of the mask
+        self._offsets = offsets
         self._positions: dict[tuple[str, str], torch.Tensor] = {}
+        # follower dims (an SE's hidden width): (group, its channels, group's C, size)
+        self._follow: dict[tuple[str, str], tuple[int, int, int, int]] = {}
         for layer in spec.layers:
+            sizes = []
             for dim in ("in", "out"):
-                self._positions[(layer.name, dim)] = self._layer_positions(layer, dim, offsets)
+                f = spec.follower_of(layer.name, dim)
+                if f is None:
+                    pos = self._layer_positions(layer, dim, offsets)
+                    self._positions[(layer.name, dim)] = pos
+                    sizes.append(len(pos))
+                else:
+                    c = spec.base_channels[f.group]
+                    size = -(-self.channels[f.group] * f.channels // c)
+                    self._follow[(layer.name, dim)] = (f.group, f.channels, c, size)
+                    sizes.append(size)
             slim = slim_layer(self.model.get_submodule(layer.name))
-            _widen(slim, layer, len(self._positions[(layer.name, "in")]),
-                   len(self._positions[(layer.name, "out")]))
+            _widen(slim, layer, *sizes)
             self.model.set_submodule(layer.name, slim)
         self._cache: dict[tuple, dict[tuple[str, str], Selection]] = {}
         # (slim layer, key of its input selection, key of its output selection)
@@ -70,7 +82,7 @@ class OwnSupernet(nn.Module):
     def layer_selections(self, path: Path | None) -> dict[tuple[str, str], Selection]:
         """Every layer dimension's active channels for `path` (None: all)."""
         if path is None:
-            return {k: None for k in self._positions}
+            return {k: None for k in (*self._positions, *self._follow)}
         key = tuple((s.start, s.stop) if isinstance(s, slice) else id(s) if s is not None
                     else None for s in path)
         if key not in self._cache:
@@ -82,7 +94,12 @@ class OwnSupernet(nn.Module):
             for c, s in zip(self.channels, path, strict=True):
                 mask[start:start + c][s if s is not None else slice(None)] = True
                 start += c
-            self._cache[key] = {k: _as_selection(mask[pos]) for k, pos in self._positions.items()}
+            sels = {k: _as_selection(mask[pos]) for k, pos in self._positions.items()}
+            for k, (g, channels, c, size) in self._follow.items():
+                active = int(mask[self._offsets[g]:self._offsets[g + 1]].sum())
+                count = -(-active * channels // c)  # the left-most, scaled with the group
+                sels[k] = None if count == size else slice(0, count)
+            self._cache[key] = sels
         return self._cache[key]
 
     def forward(self, x: torch.Tensor, path: Path | None = None) -> torch.Tensor:

@@ -40,6 +40,18 @@ class Binding:
 
 
 @dataclass(frozen=True)
+class Follower:
+    """A layer dimension of `channels` channels that follows group `group`'s width: its
+    left-most ceil(w * channels / C) channels are active when w of the group's C are (a
+    squeeze-excitation's hidden width, scaled with the channels it gates)."""
+
+    module: str
+    dim: str
+    group: int
+    channels: int
+
+
+@dataclass(frozen=True)
 class Layer:
     """A conv / BN / Linear of the model: sizes and the positions its output has per image
     (H x W for a conv, 1 for a classifier's Linear)."""
@@ -72,6 +84,7 @@ class TracedSpec:
     num_classes: int
     const_params: int = 0  # parameters outside the layers above (never slimmed)
     model: nn.Module | None = field(default=None, repr=False)
+    followers: tuple[Follower, ...] = ()
     _by_layer: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -84,8 +97,25 @@ class TracedSpec:
                 self._by_layer.setdefault((b.module, b.dim), []).append(b)
         return self._by_layer.get((module, dim), [])
 
+    def derived_channels(self) -> list[tuple[int, int, int]]:
+        """(group, channels, group's channels) of each follower width: cost terms refer to
+        the j-th as index num_groups + j, worth ceil(ch[group] * channels / C)."""
+        out: list[tuple[int, int, int]] = []
+        for f in self.followers:
+            key = (f.group, f.channels, self.base_channels[f.group])
+            if key not in out:
+                out.append(key)
+        return out
+
+    def follower_of(self, module: str, dim: str) -> Follower | None:
+        return next((f for f in self.followers if (f.module, f.dim) == (module, dim)), None)
+
     def _width(self, layer: Layer, dim: str) -> list[tuple[int, int]]:
         """A layer dimension's size as terms (coef, group or NONE): sum coef * ch[group]."""
+        f = self.follower_of(layer.name, dim)
+        if f is not None:
+            key = (f.group, f.channels, self.base_channels[f.group])
+            return [(1, self.num_groups + self.derived_channels().index(key))]
         size = layer.cin if dim == "in" else layer.cout
         terms, bound = [], 0
         for b in self.bindings_of(layer.name, dim):
@@ -120,8 +150,13 @@ class TracedSpec:
 
 
 def trace_spec(model: nn.Module, example_input: torch.Tensor, ignore: Sequence[str] = (),
-               family: str = "own", options: dict | None = None) -> TracedSpec:
-    """The channel groups of `model` (never changed: a deep copy is traced)."""
+               family: str = "own", options: dict | None = None, se: str = "follow"
+               ) -> TracedSpec:
+    """The channel groups of `model` (never changed: a deep copy is traced). `se`:
+    "follow" (a squeeze-excitation's hidden width follows the width it gates, scaled) or
+    "search" (its own group)."""
+    if se not in ("follow", "search"):
+        raise SlimnasError(f"se must be follow or search, got {se!r}")
     import torch_pruning as tp
 
     model = copy.deepcopy(model).eval()
@@ -149,18 +184,46 @@ def trace_spec(model: nn.Module, example_input: torch.Tensor, ignore: Sequence[s
         elif members:
             groups.append((_channels(members), members))
     groups.sort(key=lambda g: min(order[b.module] for b in g[1] if b.dim == "out"))
-    bindings, group_names, base = [], [], []
-    for g, (channels, members) in enumerate(groups):
+    hidden = _se_hidden(groups, layers) if se == "follow" else {}
+    kept = [i for i in range(len(groups)) if i not in hidden]
+    bindings, group_names, base, followers = [], [], [], []
+    for g, i in enumerate(kept):
+        channels, members = groups[i]
         root = min((b for b in members if b.dim == "out"), key=lambda b: order[b.module])
         group_names.append(root.module)
         base.append(channels)
         bindings += [Binding(b.module, b.dim, g, b.index, b.root) for b in members]
+    for i, gated in hidden.items():
+        followers += [Follower(b.module, b.dim, kept.index(gated), groups[i][0])
+                      for b in groups[i][1]]
     in_layer_params = sum(p.numel() for n in layers for p in model.get_submodule(n).parameters())
     _, c, h, *_ = example_input.shape
     return TracedSpec(family, dict(options or {}), tuple(group_names), tuple(base),
                       tuple(layers[n] for n in sorted(layers, key=order.get)), tuple(bindings),
                       tuple(frozen), c, h, out_shape[-1],
-                      sum(p.numel() for p in model.parameters()) - in_layer_params, model=model)
+                      sum(p.numel() for p in model.parameters()) - in_layer_params, model=model,
+                      followers=tuple(followers))
+
+
+def _se_hidden(groups: list[tuple[int, list[Binding]]], layers: dict[str, Layer]
+               ) -> dict[int, int]:
+    """{hidden group: the group it gates} of every squeeze-excitation: a group written by
+    one layer on a pooled (1 x 1) input of group G and read by one layer whose output
+    joins G again."""
+    owner = {(b.module, b.dim): i for i, (_, members) in enumerate(groups) for b in members}
+    out = {}
+    for i, (_, members) in enumerate(groups):
+        writers = [b for b in members if b.dim == "out" and layers[b.module].kind != "bn"]
+        readers = [b for b in members if b.dim == "in"]
+        if len(writers) != 1 or len(readers) != 1 or len(members) != 2:
+            continue
+        w, r = writers[0].module, readers[0].module
+        if layers[w].positions != 1 or layers[r].positions != 1:
+            continue
+        gated = owner.get((w, "in"))
+        if gated is not None and gated != i and owner.get((r, "out")) == gated:
+            out[i] = gated
+    return out
 
 
 def _run_hooks(model: nn.Module, x: torch.Tensor):
