@@ -63,6 +63,21 @@ class GroupedConvNet(nn.Module):
         return self.fc(F.relu(self.head(x)).mean((2, 3)))
 
 
+class LooseParameterNet(nn.Module):
+    """A parameter used in `forward` outside any layer: its channels stay at full width."""
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 3):
+        super().__init__()
+        self.c1 = nn.Conv2d(in_channels, 8, 3, padding=1)
+        self.scale = nn.Parameter(torch.ones(8))
+        self.c2 = nn.Conv2d(8, 8, 3, padding=1)
+        self.fc = nn.Linear(8, num_classes)
+
+    def forward(self, x):
+        x = F.relu(self.c1(x)) * self.scale.view(1, -1, 1, 1)
+        return self.fc(F.relu(self.c2(x)).mean((2, 3)))
+
+
 class DictOutputNet(nn.Module):
     def __init__(self):
         super().__init__()

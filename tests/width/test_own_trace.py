@@ -5,7 +5,7 @@ import random
 
 import pytest
 import torch
-from own_models import DictOutputNet, GroupedConvNet, ResidualSEConcatNet
+from own_models import DictOutputNet, GroupedConvNet, LooseParameterNet, ResidualSEConcatNet
 from torch.utils.flop_counter import FlopCounterMode
 
 from slimnas.errors import SlimnasError
@@ -93,6 +93,19 @@ def test_grouped_convs_are_kept_at_full_width_and_named():
     with FlopCounterMode(display=False) as counter:
         GroupedConvNet()(torch.zeros(1, 3, 8, 8))
     assert cost_model(spec).macs(spec.base_channels) == counter.get_total_flops() // 2
+
+
+def test_a_parameter_used_outside_a_layer_keeps_its_channels_and_is_named():
+    import slimnas
+
+    model = LooseParameterNet()
+    spec = trace_spec(model, torch.zeros(1, 3, 8, 8))
+    assert spec.group_names == ("c2",)
+    assert "scale: a parameter used outside a layer" in spec.frozen
+    space = slimnas.from_model(model, torch.zeros(1, 3, 8, 8), bins=2)  # runs at every width
+    assert space.group_names == ("c2",)
+    assert cost_model(spec).params(spec.base_channels) == sum(
+        p.numel() for p in model.parameters())
 
 
 def test_ignore_keeps_a_group_at_full_width_and_bad_names_are_refused():

@@ -177,8 +177,9 @@ def trace_spec(model: nn.Module, example_input: torch.Tensor, ignore: Sequence[s
     frozen += [f"{n}: ignored" for n in ignore]
     fixed = set(ignore) | ({last} if last else set())
     groups: list[tuple[int, list[Binding]]] = []
+    params = dict(model.named_parameters())
     for group in dg.get_all_groups(root_module_types=(nn.Conv2d, nn.Linear)):
-        members, why = _members(group, names, layers, fixed)
+        members, why = _members(group, names, params, layers, fixed)
         if why and why not in frozen:
             frozen.append(why)
         elif members:
@@ -270,12 +271,15 @@ def _layer(name: str, m: nn.Module, positions: int) -> Layer:
                  1 if depthwise else m.groups)
 
 
-def _members(group, names: dict, layers: dict[str, Layer], fixed: set[str]):
+def _members(group, names: dict, params: dict, layers: dict[str, Layer], fixed: set[str]):
     """(bindings, None) of a slimmable Torch-Pruning group, or ([], why it is frozen)."""
     members: list[Binding] = []
     for item in group.items:
         dep, index, root = item.dep, item.idxs, item.root_idxs
         module = dep.target.module
+        if isinstance(module, nn.Parameter):  # e.g. x * self.scale in a forward
+            name = next((n for n, q in params.items() if q is module), "a parameter")
+            return [], f"{name}: a parameter used outside a layer"
         if module not in names:  # an operation (add, concat, flatten, ...), not a layer
             continue
         name = names[module]
