@@ -59,7 +59,7 @@ class OwnSupernet(nn.Module):
             slim = slim_layer(self.model.get_submodule(layer.name))
             _widen(slim, layer, *sizes)
             self.model.set_submodule(layer.name, slim)
-        self._cache: dict[tuple, dict[tuple[str, str], Selection]] = {}
+        self._cache: dict[tuple, tuple[Path, dict[tuple[str, str], Selection]]] = {}
         # (slim layer, key of its input selection, key of its output selection)
         self._wiring = [(self.model.get_submodule(layer.name),
                          (layer.name, "out" if layer.kind == "depthwise" else "in"),
@@ -83,6 +83,7 @@ class OwnSupernet(nn.Module):
         """Every layer dimension's active channels for `path` (None: all)."""
         if path is None:
             return {k: None for k in (*self._positions, *self._follow)}
+        # an index tensor by identity: the cache holds the path, so no id is reused meanwhile
         key = tuple((s.start, s.stop) if isinstance(s, slice) else id(s) if s is not None
                     else None for s in path)
         if key not in self._cache:
@@ -99,8 +100,8 @@ class OwnSupernet(nn.Module):
                 active = int(mask[self._offsets[g]:self._offsets[g + 1]].sum())
                 count = -(-active * channels // c)  # the left-most, scaled with the group
                 sels[k] = None if count == size else slice(0, count)
-            self._cache[key] = sels
-        return self._cache[key]
+            self._cache[key] = (path, sels)
+        return self._cache[key][1]
 
     def forward(self, x: torch.Tensor, path: Path | None = None) -> torch.Tensor:
         sels = self.layer_selections(path)
