@@ -5,7 +5,8 @@ import subprocess
 
 import pytest
 import torch
-from conftest import PYTHON, cli_env, tiny_config
+from conftest import PYTHON, REPO, cli_env
+from conftest import tiny_config as tiny_cfg
 
 from slimnas.config import dump_config
 from slimnas.io import load_checkpoint
@@ -20,7 +21,17 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_torchrun_two_ranks_match_one_process_with_two_micro_batches(tmp_path):
+@pytest.mark.parametrize("model", [None, "examples.tiny_cnn:TinyCNN"],
+                         ids=["built-in space", "a user's model"])
+def test_torchrun_two_ranks_match_one_process_with_two_micro_batches(tmp_path, monkeypatch,
+                                                                     model):
+    monkeypatch.chdir(REPO)  # a user's model is imported from where slimnas runs
+
+    def tiny_config(out, **train):
+        cfg = tiny_cfg(out, **train)
+        cfg["model"] = model
+        return cfg
+
     ddp_cfg = tiny_config(tmp_path / "ddp", epochs=1)
     cfg_file = tmp_path / "ddp.yaml"
     cfg_file.write_text(dump_config(ddp_cfg))
@@ -29,7 +40,7 @@ def test_torchrun_two_ranks_match_one_process_with_two_micro_batches(tmp_path):
            "-m", "slimnas.cli", "train-supernet", str(cfg_file)]
     env = cli_env()
     env["OMP_NUM_THREADS"] = "1"
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=REPO)
     assert done.returncode == 0, done.stderr[-3000:]
 
     # the reference: each global batch split into the same two halves (BN statistics per
