@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from slimnas.errors import SlimnasError
-from slimnas.io import load_checkpoint, read_json
+from slimnas.io import load_state_file, read_json
 
 WEIGHTS_FILE = "model.pt"
 ONNX_FILE = "model.onnx"
@@ -93,10 +93,4 @@ def read_export_json(directory: str | os.PathLike, name: str, fmt: str,
 
 def load_weights(net: torch.nn.Module, directory: str | os.PathLike, described_by: str) -> None:
     """Load `directory`'s WEIGHTS_FILE into `net` strictly; a mismatch is one line."""
-    file = Path(directory) / WEIGHTS_FILE
-    state = load_checkpoint(file, map_location="cpu")
-    try:
-        net.load_state_dict(state, strict=True)
-    except (RuntimeError, TypeError, AttributeError) as e:
-        detail = " ".join(str(e).split())[:300] or type(e).__name__
-        raise SlimnasError(f"{file} does not match {described_by}: {detail}") from None
+    load_state_file(net, Path(directory) / WEIGHTS_FILE, f"match {described_by}")

@@ -86,6 +86,19 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
             from None
 
 
+def load_state_file(net: Any, path: str | os.PathLike, what: str) -> None:
+    """Load the state_dict file `path` into `net` strictly (`weights_only`); a file that
+    does not fit is one line: "<path> does not <what>: <torch's reason>"."""
+    state = load_checkpoint(path, map_location="cpu")
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]  # a training checkpoint holding the weights
+    try:
+        net.load_state_dict(state, strict=True)
+    except (RuntimeError, TypeError, AttributeError, KeyError) as e:
+        detail = " ".join(str(e).split())[:300] or type(e).__name__
+        raise SlimnasError(f"{path} does not {what}: {detail}") from None
+
+
 def probe_writable(path: str | os.PathLike, is_dir: bool = True) -> None:
     """Refuse, before any work, an output location that cannot be written.
 

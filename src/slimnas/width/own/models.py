@@ -13,11 +13,10 @@ import os
 import sys
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from slimnas.errors import SlimnasError
-from slimnas.io import load_checkpoint
+from slimnas.io import load_state_file
 
 
 def load_model(name: str, num_classes: int, in_channels: int, kwargs: dict | None = None,
@@ -72,13 +71,4 @@ def _call(factory, name: str, kwargs: dict) -> nn.Module:
 def _load_weights(model: nn.Module, path: str) -> None:
     if not Path(path).is_file():
         raise SlimnasError(f"model_options.init_weights: no such file: {path}")
-    state = load_checkpoint(path, map_location="cpu")
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]  # a training checkpoint holding the weights
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise SlimnasError(f"{path}: not a state_dict of tensors")
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        raise SlimnasError(f"{path} does not fit the model: "
-                           f"{' '.join(str(e).split())[:300]}") from None
+    load_state_file(model, path, "fit the model")
