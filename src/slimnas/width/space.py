@@ -24,18 +24,6 @@ class PathSpec:
     side: str
 
 
-def _check_bins(spec, bins: int | Sequence[int], round_to: int) -> None:
-    """A traced model's group of C channels splits into K bins of a multiple of
-    `round_to` channels only when K x round_to divides C: else one clear error."""
-    per_group = [bins] * len(spec.base_channels) if isinstance(bins, int) else list(bins)
-    for name, c, k in zip(spec.group_names, spec.base_channels, per_group, strict=True):
-        if c % (k * round_to):
-            raise SlimnasError(
-                f"group {name} has {c} channels: {k} bins of a multiple of {round_to} "
-                f"channel(s) need a multiple of {k * round_to}; choose other bins or round_to, "
-                f"or keep it at full width with ignore=[{name!r}]")
-
-
 class WidthSpace:
     """Groups with per-group bins K_g, supernet channels C_g and width range [c_min, c_max].
 
@@ -55,9 +43,9 @@ class WidthSpace:
         self.enlarge = enlarge
         self.flops_bins = flops_bins
         self.flops_bins_min = flops_bins_min
-        if getattr(spec, "exact_channels", False):  # a traced model: its weights fix them
+        exact = getattr(spec, "exact_channels", False)  # a traced model: its weights fix them
+        if exact:
             base = list(spec.base_channels)
-            _check_bins(spec, base_bins, getattr(spec, "options", {}).get("round_to", 1))
         else:  # round each group's full width to a multiple of K0 so bins are equal-sized
             base = [max(base_bins, round(c / base_bins) * base_bins) for c in spec.base_channels]
         self.full_channels = tuple(base)  # the width that K0 bins (digit "max") stands for
@@ -67,8 +55,8 @@ class WidthSpace:
             group_k0 = flops_sensitive_bins(spec, base, base_bins, max(flops_bins_min, min_bins))
         else:
             group_k0 = tuple(base_bins for _ in base)
-        if getattr(spec, "exact_channels", False) and flops_bins:
-            _check_bins(spec, group_k0, spec.options.get("round_to", 1))
+        if exact:  # fixed channel counts: the spec says whether these bins fit them
+            spec.check_bins(group_k0)
         self.group_base_bins = tuple(group_k0)
         extra = min_bins if enlarge else 0
         self.channels = tuple(c // k * (k + extra) for c, k in zip(base, group_k0, strict=True))

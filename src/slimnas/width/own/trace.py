@@ -97,6 +97,17 @@ class TracedSpec:
                 self._by_layer.setdefault((b.module, b.dim), []).append(b)
         return self._by_layer.get((module, dim), [])
 
+    def check_bins(self, bins: Sequence[int]) -> None:
+        """Each group of C channels splits into its K bins of a multiple of `round_to`
+        channels only when K x round_to divides C: else one clear error naming it."""
+        round_to = self.options.get("round_to", 1)
+        for name, c, k in zip(self.group_names, self.base_channels, bins, strict=True):
+            if c % (k * round_to):
+                raise SlimnasError(
+                    f"group {name} has {c} channels: {k} bins of a multiple of {round_to} "
+                    f"channel(s) need a multiple of {k * round_to}; choose other bins or "
+                    f"round_to, or keep it at full width with ignore=[{name!r}]")
+
     def derived_channels(self) -> list[tuple[int, int, int]]:
         """(group, channels, group's channels) of each follower width: cost terms refer to
         the j-th as index num_groups + j, worth ceil(ch[group] * channels / C)."""
