@@ -84,15 +84,16 @@ class CostModel:
     def pair_terms(self) -> tuple[tuple[float, int, int], ...]:
         """MACs as (coef, group_a, group_b) terms (NONE for a constant factor); a follower
         width counts as its group's times channels / C (linearised: the prior's gradient)."""
+        def group(idx: int) -> tuple[int, float]:  # (group index, factor of its width)
+            if idx < self._n:
+                return idx, 1.0
+            g, num, den = self._derived[idx - self._n]
+            return g, num / den
+
         out = []
         for coef, a, b in self._macs.terms:
-            for idx in (a, b):
-                if idx >= self._n:
-                    g, num, den = self._derived[idx - self._n]
-                    coef = coef * num / den
-            a = self._derived[a - self._n][0] if a >= self._n else a
-            b = self._derived[b - self._n][0] if b >= self._n else b
-            out.append((coef, a, b))
+            (ga, fa), (gb, fb) = group(a), group(b)
+            out.append((coef if fa == fb == 1.0 else coef * fa * fb, ga, gb))
         return tuple(out)
 
 
