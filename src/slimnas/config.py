@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,14 @@ DEFAULTS: dict[str, Any] = {
         "eval_every": 5,  # epochs between held-out checks of the max/min widths
         "progress": True,
         "tensorboard": True,
+        # AutoSlim's recipe (ALGORITHMS.md 1.1): each step trains the max width, the min
+        # width and `sandwich_random` random widths on the same batch ...
+        "sandwich": False,
+        "sandwich_random": 2,
+        # ... the narrower ones against the widest's detached softmax (soft CE, T = 1)
+        "inplace_distill": False,
+        "full_net_every": 0,  # every Nth step trains the full supernet (released BCNet: 2 / 3)
+        "compute": None,  # a training-compute budget in MACs (3e13, "30T"): replaces epochs
     },
     "score": {"recal_batches": 10, "batch_size": 64},  # BN recalibration on 640 images
     # the main job (`slimnas run`): search under a FLOPs budget, export, retrain, compare
@@ -78,6 +87,9 @@ DEFAULTS: dict[str, Any] = {
         "init": "prior",  # prior (from the supernet's loss records) | random
         "queries": 60,  # distinct widths scored in the supernet
         "options": {},  # passed to the searcher (population, generations, ...)
+        # the prior initial population (ALGORITHMS.md 1.5); the released code: lam 1000,
+        # target 0.4, lr 0.01, steps 2000, init random
+        "prior": {"lam": 1.0, "target": 1.0, "lr": 0.1, "steps": 3000, "init": "zeros"},
     },
     "retrain": {"epochs": 10, "batch_size": 64, "lr": 0.05, "weight_decay": 5e-4},
 }
@@ -271,6 +283,28 @@ def _budget(v: Any) -> str | None:
     return None
 
 
+def _macs(v: Any) -> str | None:
+    try:
+        parse_macs(v)
+    except SlimnasError:
+        return "a positive number of MACs with an optional K/M/G/T/P suffix (3e13, 30T)"
+    return None
+
+
+_MACS = re.compile(r"^([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)([kmgtp]?)$")
+
+
+def parse_macs(value: Any) -> int:
+    """A count of MACs: 3e13, 30000000000000, "30T", "1.5e3G"; SlimnasError otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise SlimnasError(f"bad MACs count {value!r}")
+    m = _MACS.match(str(value).strip().lower().replace("_", ""))
+    number = float(m.group(1)) * 1000 ** " kmgtp".index(m.group(2) or " ") if m else 0.0
+    if not (m and math.isfinite(number) and number >= 1):
+        raise SlimnasError(f"bad MACs count {value!r}: expected e.g. 3e13 or 30T")
+    return int(round(number))
+
+
 def _window(v: Any) -> str | None:
     ok = isinstance(v, list | tuple) and len(v) == 2 and all(map(_is_num, v)) \
         and 0 <= v[0] <= v[1] and v[1] > 0
@@ -300,11 +334,16 @@ _CHECKS: dict[str, Check] = {
     "train.momentum": _num(0, 1, below=True), "train.nesterov": _BOOL,
     "train.weight_decay": _num(0), "train.micro_batches": _int(1), "train.records": _int(0),
     "train.checkpoint_every_steps": _int(0), "train.eval_every": _int(0),
-    "train.progress": _BOOL, "train.tensorboard": _BOOL,
+    "train.progress": _BOOL, "train.tensorboard": _BOOL, "train.sandwich": _BOOL,
+    "train.sandwich_random": _int(0), "train.inplace_distill": _BOOL,
+    "train.full_net_every": _int(0), "train.compute": _nullable(_macs),
     "score.recal_batches": _int(1), "score.batch_size": _int(1),
     "search.budget": _budget, "search.window": _window, "search.searcher": _STR,
     "search.init": _of(str, "prior or random", choices=("prior", "random")),
     "search.queries": _int(1), "search.options": _MAP,
+    "search.prior.lam": _num(0), "search.prior.target": _num(0, above=True),
+    "search.prior.lr": _num(0, above=True), "search.prior.steps": _int(0),
+    "search.prior.init": _of(str, "zeros or random", choices=("zeros", "random")),
     "retrain.epochs": _int(1), "retrain.batch_size": _int(1),
     "retrain.lr": _num(0, above=True), "retrain.weight_decay": _num(0),
 }
