@@ -29,12 +29,16 @@ import sys
 import time
 from pathlib import Path
 
-RULES = {  # label: (rule, complementary, rule_options)
-    "UA": ("ua", False, {}),
-    "BCNet": ("bcnet", False, {}),
-    "BCNetV2": ("bcnetv2", True, {}),
-    "CafeNet": ("cafenet", False, {"offset": 1, "candidates": 4}),
+RULES = {  # label: (rule, complementary, rule_options, train options)
+    "UA": ("ua", False, {}, {}),
+    "BCNet": ("bcnet", False, {}, {}),
+    "BCNetV2": ("bcnetv2", True, {}, {}),
+    "CafeNet": ("cafenet", False, {"offset": 1, "candidates": 4}, {}),
+    # AutoSlim (configs/autoslim.yaml): UA's channels, the sandwich rule and in-place
+    # distillation; not in the default --rules, whose published figures predate it
+    "AutoSlim": ("ua", False, {}, {"sandwich": True, "inplace_distill": True}),
 }
+DEFAULT_RULES = ("UA", "BCNet", "BCNetV2", "CafeNet")
 # scoring-only variants: the same supernets, scored with other rule options (CafeNet's best
 # candidate out of a bigger sample than the 4 it was trained with)
 # ("scored_as": a diagnostic, not a rule option: the supernet's weights scored through
@@ -70,7 +74,7 @@ def ground_truth(args) -> Path:
 def supernet_config(args, label: str, seed: int) -> dict:
     from slimnas.config import load_config
 
-    rule, complementary, options = RULES[label]
+    rule, complementary, options, recipe = RULES[label]
     cfg = load_config(None, [])
     cfg.update({"seed": seed, "out": str(Path(args.dir) / f"{label}-seed{seed}"), "rule": rule,
                 "complementary": complementary, "rule_options": dict(options),
@@ -78,7 +82,7 @@ def supernet_config(args, label: str, seed: int) -> dict:
     cfg["data"].update({"name": "fashion-mnist", "root": args.root, "held_out": args.held_out,
                         "subset": args.train_size, "pad": 2})
     cfg["train"].update({"epochs": args.epochs, "eval_every": 0, "progress": args.progress,
-                         "tensorboard": False, "batch_size": 64, "lr": 0.1})
+                         "tensorboard": False, "batch_size": 64, "lr": 0.1, **recipe})
     cfg["score"].update({"recal_batches": args.recal_batches, "batch_size": 64})
     return cfg
 
@@ -243,7 +247,8 @@ def main() -> None:
     ap.add_argument("--held-out", type=int, default=1000, help="scoring images")
     ap.add_argument("--recal-batches", type=int, default=10)
     ap.add_argument("--seeds", default="0,1", help="supernet seeds")
-    ap.add_argument("--rules", default=",".join(RULES))
+    ap.add_argument("--rules", default=",".join(DEFAULT_RULES),
+                    help=f"labels among {', '.join(RULES)}")
     ap.add_argument("--jobs", type=int, default=1, help="ground-truth runs trained at once")
     ap.add_argument("--no-rescore", action="store_true",
                     help="skip the scoring-only variants (RESCORE)")
@@ -332,7 +337,8 @@ def main() -> None:
                 result["flops_alone"] = res["flops_alone"]["all"]
             result["rules"][name] = {
                 "rule": RULES[label][0], "complementary": RULES[label][1],
-                "rule_options": RULES[label][2], "scored_with": options, "seeds": seeds,
+                "rule_options": RULES[label][2], "train_options": RULES[label][3],
+                "scored_with": options, "seeds": seeds,
                 "per_seed": per_seed,
                 "mean": {m: statistics.fmean(v) for m, v in per_seed.items() if None not in v},
                 "spread": {m: max(v) - min(v) for m, v in per_seed.items() if None not in v},

@@ -153,7 +153,8 @@ def cmd_fairness(args) -> int:
     from slimnas.width.fairness import bin_usage
 
     res = bin_usage(args.rule, args.bins, args.min_bins, args.steps, args.groups,
-                    args.complementary, args.seed)
+                    args.complementary, args.seed, args.sandwich, args.sandwich_random,
+                    args.full_net_every)
     if args.json:
         print_json(res)
     else:
@@ -315,6 +316,11 @@ def _add_other_commands(sub) -> None:
     f.add_argument("--groups", type=int, default=1)
     f.add_argument("--complementary", action="store_true")
     f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--sandwich", action="store_true",
+                   help="max, min and --sandwich-random random widths per step (AutoSlim)")
+    f.add_argument("--sandwich-random", type=int, default=2)
+    f.add_argument("--full-net-every", type=int, default=0,
+                   help="every Nth step trains the full supernet (0: never)")
     f.add_argument("--json", action="store_true", help="print only the JSON result")
     f.set_defaults(fn=cmd_fairness)
 

@@ -363,6 +363,13 @@ def check_config(cfg: dict) -> None:
             raise SlimnasError(f"{key} must be {allowed}, got {node!r}")
     if cfg["min_bins"] > cfg["bins"]:
         raise SlimnasError(f"min_bins must be <= bins ({cfg['bins']}), got {cfg['min_bins']}")
+    t = cfg["train"]
+    if t["inplace_distill"] and not t["sandwich"]:
+        raise SlimnasError("train.inplace_distill needs train.sandwich: true (the max width "
+                           "of each sandwich step is the teacher)")
+    if t["full_net_every"] == 1:
+        raise SlimnasError("train.full_net_every must be 0 (off) or >= 2, got 1 (every "
+                           "step would train the full supernet only)")
 
 
 def dump_config(cfg: dict) -> str:

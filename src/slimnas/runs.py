@@ -191,7 +191,7 @@ class TrainingRun:
         self.out, self.fmt, self.what, self.tag = Path(out), fmt, what, tag
         self.checkpoint = self.out / CHECKPOINT
         self.resume, self.is_main, self.barrier = resume, is_main, barrier
-        self.steps_per_epoch, self.epoch_count = 1, 0
+        self.steps_per_epoch, self.epoch_count, self.total_steps = 1, 0, 0
         self.progress, self._tensorboard = progress and is_main, tensorboard and is_main
         self.interrupt_at_step = interrupt_at_step
         self.step, self.history, self.writer = 0, [], None
@@ -206,10 +206,14 @@ class TrainingRun:
             if is_main:
                 probe_writable(self.out)
 
-    def schedule(self, steps_per_epoch: int, epochs: int) -> int:
-        """Set the run's length (known once the data is loaded); returns the total steps."""
-        self.steps_per_epoch, self.epoch_count = steps_per_epoch, epochs
-        return steps_per_epoch * epochs
+    def schedule(self, steps_per_epoch: int, epochs: int, total_steps: int | None = None) -> int:
+        """Set the run's length (known once the data is loaded): `epochs` epochs, or
+        exactly `total_steps` steps (a compute budget; the last epoch may be partial).
+        Returns the total steps."""
+        total = steps_per_epoch * epochs if total_steps is None else total_steps
+        self.steps_per_epoch, self.total_steps = steps_per_epoch, total
+        self.epoch_count = -(-total // steps_per_epoch)
+        return total
 
     def resume_state(self, map_location, check: Callable[[dict], None]) -> dict | None:
         """The checkpoint to resume from (None for a fresh run), after its format and
@@ -240,6 +244,8 @@ class TrainingRun:
 
     def epochs(self) -> Iterator[int]:
         """The epochs still to run (0-based)."""
+        if self.step >= self.total_steps:
+            return iter(())
         return iter(range(self.step // self.steps_per_epoch, self.epoch_count))
 
     def steps(self, epoch: int) -> Iterator[int]:
@@ -250,11 +256,12 @@ class TrainingRun:
         spe = self.steps_per_epoch
         if self.step % spe == 0:
             self.loss_sum, self.loss_n = 0.0, 0
-        self._bar = tqdm(total=spe, initial=self.step % spe, leave=False,
+        end = min((epoch + 1) * spe, self.total_steps)
+        self._bar = tqdm(total=end - epoch * spe, initial=self.step % spe, leave=False,
                          desc=f"{self.tag} {epoch + 1}/{self.epoch_count}",
                          disable=not self.progress)
         try:
-            while self.step < (epoch + 1) * spe:
+            while self.step < end:
                 if self.step == self.interrupt_at_step:
                     raise RunInterrupted(self.step)
                 start = self.step
@@ -279,7 +286,7 @@ class TrainingRun:
     def end_epoch(self, row: dict) -> dict:
         """Log the epoch's row (epoch, step, mean training loss, `row`, seconds): history,
         TensorBoard, log.csv. Returns the full row."""
-        full = {"epoch": self.step // self.steps_per_epoch, "step": self.step,
+        full = {"epoch": -(-self.step // self.steps_per_epoch), "step": self.step,
                 "train_loss": self.loss_sum / max(1, self.loss_n), **row,
                 "seconds": self.seconds()}
         self.history.append(full)

@@ -115,8 +115,8 @@ def test_bcnetv2_without_complementary_near_fair() -> None:
 
 def test_result_shape_and_unused_bin_ratio() -> None:
     usage = bin_usage("ua", 6, 1, 1, groups=2, seed=0)
-    assert set(usage) == {"rule", "bins_total", "steps", "complementary", "groups",
-                          "max_min_ratio"}
+    assert set(usage) == {"rule", "bins_total", "steps", "complementary", "sandwich",
+                          "full_net_every", "groups", "max_min_ratio"}
     assert usage["rule"] == "ua" and usage["steps"] == 1 and usage["complementary"] is False
     for grp in usage["groups"]:
         assert set(grp) == {"counts", "max_min_ratio"}

@@ -1,8 +1,8 @@
 """Fairness counts: how often each bin of each group is trained under a sharing rule.
 
-`bin_usage` runs a rule's real sampler and paths on a synthetic plain-CNN space and
-counts, per group, how many paths used each bin (a BCNet step counts its left AND its
-right path). `expected_bin_usage` gives the exact expectation per step with the width
+`bin_usage` runs a rule's real step plans (sampler, sandwich widths, full-network steps)
+and paths on a synthetic plain-CNN space and counts, per group, how many paths used each
+bin (a BCNet step counts its left AND its right path; a full step every bin once). `expected_bin_usage` gives the exact expectation per step with the width
 uniform on [m, K0], by enumerating every width of one group (ALGORITHMS.md 1.1-1.4).
 """
 
@@ -12,8 +12,9 @@ from collections import Counter
 from fractions import Fraction
 
 from slimnas.errors import SlimnasError
-from slimnas.width.sampler import WidthSampler
+from slimnas.width.sampler import StepPlanner
 from slimnas.width.sharing import get_rule
+from slimnas.width.sharing.base import full_path
 from slimnas.width.space import WidthSpace
 
 FAMILY = "plaincnn"
@@ -51,11 +52,14 @@ def bin_usage(
     groups: int = 1,
     complementary: bool = False,
     seed: int = 0,
+    sandwich: bool = False,
+    sandwich_random: int = 2,
+    full_net_every: int = 0,
 ) -> dict:
     """Count per group how often each bin is used by any path over `steps` training steps.
 
-    Returns {"rule", "bins_total", "steps", "complementary", "groups": [{"counts",
-    "max_min_ratio"}], "max_min_ratio"}; a ratio is None when some bin was never used
+    Returns {"rule", "bins_total", "steps", "complementary", "sandwich", "full_net_every",
+    "groups": [{"counts", "max_min_ratio"}], "max_min_ratio"}; a ratio is None when some bin was never used
     (the overall ratio is the max over groups, None if any group's is None).
     """
     _check_int("--steps", steps, 1)
@@ -64,11 +68,17 @@ def bin_usage(
         raise SlimnasError("--steps must be even with --complementary (steps come in pairs)")
     sharing = get_rule(rule)
     space = _synthetic_space(sharing, bins, min_bins, groups)
-    sampler = WidthSampler(space, seed, complementary=complementary)
+    if full_net_every == 1:
+        raise SlimnasError("--full-net-every must be 0 (off) or >= 2, got 1")
+    planner = StepPlanner(space, seed, complementary, sandwich, sandwich_random,
+                          full_net_every)
     # count identical (group, bins) uses first, expand to per-bin counts once at the end
     uses: Counter[tuple[int, tuple[int, ...]]] = Counter()
     for step in range(steps):
-        for path in sharing.paths(space, sampler(step)):
+        plan = planner(step)
+        paths = [full_path(space)] if plan.full else \
+            [p for w in plan.widths for p in sharing.paths(space, w)]
+        for path in paths:
             for g, used in enumerate(path.bins):
                 uses[(g, used)] += 1
     counts = [[0] * k for k in space.bins]
@@ -84,6 +94,8 @@ def bin_usage(
         "bins_total": space.bins[0],
         "steps": steps,
         "complementary": bool(complementary),
+        "sandwich": bool(sandwich),
+        "full_net_every": full_net_every,
         "groups": per_group,
         "max_min_ratio": overall,
     }

@@ -78,3 +78,8 @@ def right_path(space: WidthSpace, widths: Sequence[int]) -> PathSpec:
     w = tuple(widths)
     return PathSpec(w, tuple(tuple(range(k - c, k)) for c, k in zip(w, space.bins, strict=True)),
                     "right")
+
+
+def full_path(space: WidthSpace) -> PathSpec:
+    """Every bin of every group: the whole supernet (for BCNetV2, the enlarged one)."""
+    return PathSpec(space.max_widths(), tuple(tuple(range(k)) for k in space.bins), "full")
