@@ -1,5 +1,8 @@
 """Peak training memory and time of one search step: BNAS-D vs BNAS-v2-PC (K=4) vs DARTS.
 
+The BCNN rows use the default (released) layout; `bnas-d-compact` and `bnas-v2-pc-compact`
+repeat them with `search.layout=compact` (the side-path widths, see bnas/bodies.py).
+
 A step is the search trainer's own `search_step`: an architecture step (Adam on alphas and
 betas) then a weight step (SGD), each a forward + backward on its own batch. Every variant
 runs in a FRESH subprocess (nothing another variant allocated can be reused), builds its
@@ -15,7 +18,10 @@ On the CPU a second figure, `tensor_memory_mib`, counts only live tensor bytes (
 profiler's allocation records, one extra profiled step): RSS also holds what glibc keeps
 after frees, and that share differs between networks of big and of many small tensors.
 
-Time per step: the median over the steps after the first (warm-up). Writes JSON.
+Time per step: the median over the steps after the first (warm-up). Writes JSON. Step
+times on a shared machine drift with its load, so the layouts' times are also compared
+interleaved: one process builds both layouts of a variant and alternates their steps
+(`layout_time_interleaved`; --interleaved-steps 0 skips it).
 
     python benchmarks/bnas_memory.py [--batch 32] [--size 32] [--threads 1] [--device cpu]
 """
@@ -32,7 +38,10 @@ import sys
 import time
 from pathlib import Path
 
-VARIANTS = ("bnas-d", "bnas-v2-pc", "darts")
+# row name -> (variant, BCNN layout)
+ROWS = {"bnas-d": ("bnas-d", "released"), "bnas-v2-pc": ("bnas-v2-pc", "released"),
+        "darts": ("darts", "released"), "bnas-d-compact": ("bnas-d", "compact"),
+        "bnas-v2-pc-compact": ("bnas-v2-pc", "compact")}
 
 
 def _status_kib(field: str) -> int | None:
@@ -84,9 +93,11 @@ def worker(args) -> dict:
 
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    preset = PRESETS[args.worker]
+    variant, layout = ROWS[args.worker]
+    preset = PRESETS[variant]
     spec = SearchSpec(net=preset["net"], in_channels=3, num_classes=10, channels=args.channels,
-                      partial_channels=preset["partial_channels"], edge_norm=preset["edge_norm"])
+                      partial_channels=preset["partial_channels"], edge_norm=preset["edge_norm"],
+                      layout=layout)
     torch.manual_seed(0)
     net = SearchNetwork(spec).to(device).train()
     w_opt = torch.optim.SGD(net.weight_parameters(), lr=0.025, momentum=0.9,
@@ -125,7 +136,7 @@ def worker(args) -> dict:
     tensor_peak = None if cuda else _tensor_peak(
         lambda: search_step(net, batches[0], batches[1], a_opt, w_opt, grad_clip=5.0))
     return {
-        "variant": args.worker, "spec": net.describe(),
+        "variant": variant, "spec": net.describe(),
         "weight_params": sum(p.numel() for p in net.weight_parameters()),
         "held_after_build_mib": round(base / 2**20, 1),
         "peak_mib": round(peak / 2**20, 1),
@@ -135,6 +146,46 @@ def worker(args) -> dict:
         "step_seconds": [round(t, 4) for t in times],
         "memory_method": method,
     }
+
+
+def interleaved(args) -> dict:
+    """Released vs compact step time of each BCNN variant, alternating steps in one process
+    so that both see the same machine load: median seconds per step after one warm-up."""
+    import torch
+
+    from slimnas.bnas.config import VARIANTS as PRESETS
+    from slimnas.bnas.search import search_step
+    from slimnas.bnas.search_net import SearchNetwork, SearchSpec
+
+    torch.set_num_threads(args.threads)
+    g = torch.Generator().manual_seed(1)
+    shape = (args.batch, 3, args.size, args.size)
+    batches = [(torch.randn(shape, generator=g), torch.randint(0, 10, (args.batch,), generator=g))
+               for _ in range(2)]
+    out = {}
+    for variant in ("bnas-d", "bnas-v2-pc"):
+        preset, runs = PRESETS[variant], {}
+        for layout in ("released", "compact"):
+            torch.manual_seed(0)
+            net = SearchNetwork(SearchSpec(
+                net="bcnn", in_channels=3, num_classes=10, channels=args.channels,
+                partial_channels=preset["partial_channels"], edge_norm=preset["edge_norm"],
+                layout=layout)).train()
+            runs[layout] = (net, torch.optim.SGD(net.weight_parameters(), lr=0.025,
+                                                 momentum=0.9, weight_decay=3e-4),
+                            torch.optim.Adam(net.arch_parameters(), lr=3e-4, betas=(0.5, 0.999),
+                                             weight_decay=1e-3), [])
+        for _ in range(args.interleaved_steps + 1):
+            for net, w_opt, a_opt, times in runs.values():
+                t0 = time.perf_counter()
+                search_step(net, batches[0], batches[1], a_opt, w_opt, grad_clip=5.0)
+                times.append(time.perf_counter() - t0)
+        med = {layout: statistics.median(r[3][1:]) for layout, r in runs.items()}
+        out[variant] = {"released_seconds_per_step": round(med["released"], 4),
+                        "compact_seconds_per_step": round(med["compact"], 4),
+                        "released_over_compact": round(med["released"] / med["compact"], 3),
+                        "steps": args.interleaved_steps}
+    return out
 
 
 def _ratio(a: dict, b: dict, key: str) -> float | None:
@@ -150,26 +201,35 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", default="benchmarks/results/bnas_memory.json")
-    ap.add_argument("--worker", choices=VARIANTS, help=argparse.SUPPRESS)
+    ap.add_argument("--interleaved-steps", type=int, default=4,
+                    help="alternating steps per layout for the layout time comparison")
+    ap.add_argument("--worker", choices=[*ROWS, "interleaved"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        print(json.dumps(worker(args)))
+        print(json.dumps(interleaved(args) if args.worker == "interleaved" else worker(args)))
         return
     rows = {}
-    for variant in VARIANTS:
-        cmd = [sys.executable, __file__, "--worker", variant, "--batch", str(args.batch),
+    def run_worker(name: str) -> dict:
+        cmd = [sys.executable, __file__, "--worker", name, "--batch", str(args.batch),
                "--size", str(args.size), "--channels", str(args.channels),
                "--steps", str(args.steps), "--threads", str(args.threads),
-               "--device", args.device]
+               "--device", args.device, "--interleaved-steps", str(args.interleaved_steps)]
         env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
         done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
         if done.returncode:
-            sys.exit(f"{variant} failed:\n{done.stderr[-3000:]}")
-        rows[variant] = json.loads(done.stdout.strip().splitlines()[-1])
-        r = rows[variant]
-        print(f"{variant:11s} training memory {r['training_memory_mib']:8.1f} MiB (tensors "
+            sys.exit(f"{name} failed:\n{done.stderr[-3000:]}")
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    for variant in ROWS:
+        rows[variant] = r = run_worker(variant)
+        print(f"{variant:18s} training memory {r['training_memory_mib']:8.1f} MiB (tensors "
               f"{r['tensor_memory_mib']} MiB)  {r['seconds_per_step']:.3f} s/step",
               file=sys.stderr)
+    timing = None
+    if args.interleaved_steps > 0 and args.device == "cpu":
+        timing = run_worker("interleaved")
+        print(f"interleaved released / compact time: "
+              f"{ {v: t['released_over_compact'] for v, t in timing.items()} }", file=sys.stderr)
     d, pc = rows["bnas-d"], rows["bnas-v2-pc"]
     import torch
 
@@ -190,6 +250,18 @@ def main() -> None:
         "darts_over_bnas_d_time": round(rows["darts"]["seconds_per_step"]
                                         / d["seconds_per_step"], 3),
         "target": "pc_over_bnas_d_memory <= 0.35",
+        "compact_pc_over_bnas_d_memory": round(
+            rows["bnas-v2-pc-compact"]["training_memory_mib"]
+            / rows["bnas-d-compact"]["training_memory_mib"], 3),
+        "compact_pc_over_bnas_d_tensor_memory": _ratio(rows["bnas-v2-pc-compact"],
+                                                       rows["bnas-d-compact"],
+                                                       "tensor_memory_mib"),
+        "released_over_compact": {
+            v: {key: _ratio(rows[v], rows[f"{v}-compact"], key)
+                for key in ("weight_params", "training_memory_mib", "tensor_memory_mib",
+                            "seconds_per_step")}
+            for v in ("bnas-d", "bnas-v2-pc")},
+        "layout_time_interleaved": timing,
     }
     result["target_met"] = result["pc_over_bnas_d_memory"] <= 0.35
     out = Path(args.out)

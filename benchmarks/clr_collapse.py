@@ -10,6 +10,11 @@ The default is a short search (8 epochs x 6 steps, C = 8, on digits) that takes 
 minutes on one CPU thread. With ~400x fewer architecture steps than DARTS' CIFAR-10 search,
 the arch lr is 10x DARTS' (3e-3) so the alphas move measurably; say so when quoting.
 
+The BCNN runs pin `search.layout` (--layout, default compact: the layout the published
+results/clr_collapse.json was run with, before `released` became the search default), so
+those numbers reproduce; `--layout released` (with another --out) reruns them on the
+default layout.
+
     python benchmarks/clr_collapse.py [--seeds 3] [--epochs 8] [--steps-per-epoch 6]
 """
 
@@ -28,7 +33,8 @@ PAIRS = (("bnas-d", "bnas-v2-clr"), ("darts", "darts-clr"))
 def settings(args) -> dict:
     return {"dataset": args.dataset, "seeds": list(range(args.seeds)), "epochs": args.epochs,
             "steps_per_epoch": args.steps_per_epoch, "channels": args.channels,
-            "batch_size": args.batch, "arch_lr": args.arch_lr, "threads": args.threads}
+            "batch_size": args.batch, "arch_lr": args.arch_lr, "threads": args.threads,
+            "layout": args.layout}
 
 
 def overrides(args, variant: str, seed: int, out: Path) -> list[str]:
@@ -37,6 +43,7 @@ def overrides(args, variant: str, seed: int, out: Path) -> list[str]:
             f"search.max_steps_per_epoch={args.steps_per_epoch}",
             f"search.channels={args.channels}", f"search.batch_size={args.batch}",
             f"search.arch_lr={args.arch_lr}", f"search.eval_every={args.epochs}",
+            f"search.layout={args.layout}",
             "search.progress=false", "search.tensorboard=false"]
 
 
@@ -85,6 +92,8 @@ def main() -> None:
     ap.add_argument("--arch-lr", type=float, default=3e-3)
     ap.add_argument("--dataset", default="digits")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--layout", choices=("compact", "released"), default="compact",
+                    help="the BCNN search layout (compact: as the published results)")
     ap.add_argument("--work", default="runs/clr_collapse", help="run directories (resumable)")
     ap.add_argument("--out", default="benchmarks/results/clr_collapse.json")
     args = ap.parse_args()

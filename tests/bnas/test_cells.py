@@ -92,8 +92,15 @@ def test_equal_betas_scale_each_node_by_its_incoming_edges():
     SearchSpec(net="bcnn", channels=4, nodes=2),
     SearchSpec(net="bcnn", channels=4, nodes=2, blocks=3, enhancement_cells=2),
     SearchSpec(net="bcnn", channels=4, nodes=2, partial_channels=4, edge_norm=True),
+    SearchSpec(net="bcnn", channels=4, nodes=2, layout="compact"),
+    SearchSpec(net="bcnn", channels=4, nodes=2, blocks=3, enhancement_cells=2,
+               layout="compact"),
+    SearchSpec(net="bcnn", channels=4, nodes=2, partial_channels=4, edge_norm=True,
+               layout="compact"),
+    SearchSpec(net="bcnn", channels=4, nodes=2, blocks=1, enhancement_cells=2),
     SearchSpec(net="darts", channels=4, nodes=2, cells=4),
-], ids=["bcnn", "bcnn-3-blocks", "bcnn-pc", "darts"])
+], ids=["bcnn", "bcnn-3-blocks", "bcnn-pc", "bcnn-compact", "bcnn-3-blocks-compact",
+        "bcnn-pc-compact", "bcnn-1-block", "darts"])
 def test_search_networks_run_and_separate_weights_from_alphas(spec):
     torch.manual_seed(0)
     net = SearchNetwork(spec)
@@ -119,7 +126,8 @@ def test_bcnn_wiring_matches_the_paper():
     # broad features: the block inputs (stem at 32, block 1 output at 16) reach 8 x 8
     assert [len(s) - 1 for s in body.broad] == [2, 1]
     assert [len(s) - 1 for s in body.to_enhance] == [1, 0]
-    assert body.classifier.in_features == 3 * 64  # 2 broad + 1 enhancement, C * 4 each
+    # released layout (test_layout.py): broad C + 2C, the enhancement output at 16C
+    assert body.classifier.in_features == 16 + 32 + 256
     x = torch.randn(2, 3, 32, 32)
     assert net(x).shape == (2, 10)
 

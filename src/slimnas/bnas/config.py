@@ -21,6 +21,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "darts-clr": {"net": "darts", "clr": True, "partial_channels": 1, "edge_norm": False},
 }
 NETS = ("bcnn", "darts")
+LAYOUTS = ("released", "compact")  # the BCNN search network's (bnas/bodies.py)
 
 DEFAULTS: dict[str, Any] = {
     "seed": 0,
@@ -49,6 +50,8 @@ DEFAULTS: dict[str, Any] = {
         "nodes": 4,
         "blocks": 2,  # bcnn: convolution blocks (one reduction cell each)
         "enhancement_cells": 1,  # bcnn
+        # bcnn side-path widths: released (as the authors' model_search_b.py) | compact
+        "layout": "released",
         "cells": 5,  # darts: stride 2 at 1/3 and 2/3
         "epochs": 8,
         "batch_size": 64,
@@ -107,6 +110,9 @@ def resolve(cfg: dict) -> dict:
     for where, net in (("search.net", s["net"]), ("train.net", t["net"])):
         if net not in NETS:
             raise SlimnasError(f"{where} must be one of {', '.join(NETS)}, got {net!r}")
+    if s["layout"] not in LAYOUTS:
+        raise SlimnasError(f"search.layout must be one of {', '.join(LAYOUTS)}, "
+                           f"got {s['layout']!r}")
     for key in ("clr", "edge_norm"):
         if not isinstance(s[key], bool):
             raise SlimnasError(f"search.{key} must be true or false, got {s[key]!r}")

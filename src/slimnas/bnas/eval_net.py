@@ -74,7 +74,8 @@ class EvalNetwork(nn.Module):
             if s.net == "bcnn":
                 self.body: nn.Module = BroadBody(make_cell, s.in_channels, s.num_classes,
                                                  s.channels, s.cells, s.reductions(),
-                                                 s.enhancement_cells, affine=True)
+                                                 s.enhancement_cells, affine=True,
+                                                 layout="compact")
             elif s.net == "darts":
                 self.body = DartsBody(make_cell, s.in_channels, s.num_classes, s.channels,
                                       s.cells, s.reductions(), affine=True)

@@ -85,7 +85,8 @@ def search_spec(cfg: dict, data: BnasData) -> SearchSpec:
     s = cfg["search"]
     return SearchSpec(net=s["net"], in_channels=data.in_channels, num_classes=data.num_classes,
                       channels=s["channels"], nodes=s["nodes"], blocks=s["blocks"],
-                      enhancement_cells=s["enhancement_cells"], cells=s["cells"],
+                      enhancement_cells=s["enhancement_cells"], layout=s["layout"],
+                      cells=s["cells"],
                       partial_channels=s["partial_channels"], edge_norm=s["edge_norm"])
 
 
@@ -245,6 +246,8 @@ def _check_compatible(state: dict, cfg: dict) -> None:
     for key in _SAME_ON_RESUME:
         if old[key] != cfg[key]:
             raise SlimnasError(f"--resume: config {key!r} differs from the checkpoint's")
-    for key, value in old["search"].items():
+    # a checkpoint from before search.layout existed was searched with the compact layout
+    old_search = {"layout": "compact", **old["search"]}
+    for key, value in old_search.items():
         if key not in ("progress", "tensorboard", "eval_every") and cfg["search"][key] != value:
             raise SlimnasError(f"--resume: search.{key} differs from the checkpoint's")

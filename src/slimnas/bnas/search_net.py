@@ -24,6 +24,7 @@ class SearchSpec:
     nodes: int = 4
     blocks: int = 2  # bcnn: convolution blocks, one reduction cell each
     enhancement_cells: int = 1  # bcnn
+    layout: str = "released"  # bcnn side-path widths: released | compact (bodies.py)
     cells: int = 5  # darts: cells, stride 2 at 1/3 and 2/3
     partial_channels: int = 1  # K; 1 = every channel through the MixedOp
     edge_norm: bool = False
@@ -44,7 +45,8 @@ class SearchNetwork(nn.Module):
         if s.net == "bcnn":
             self.body: nn.Module = BroadBody(make_cell, s.in_channels, s.num_classes,
                                              s.channels, s.blocks, list(range(s.blocks)),
-                                             s.enhancement_cells, affine=False)
+                                             s.enhancement_cells, affine=False,
+                                             layout=s.layout)
         elif s.net == "darts":
             self.body = DartsBody(make_cell, s.in_channels, s.num_classes, s.channels, s.cells,
                                   default_reductions("darts", s.cells), affine=False)
