@@ -34,9 +34,9 @@ def run_seed(seed: int, out: Path, extra: list[str]) -> dict:
 
 def init_population(out: Path, seed: int, n: int) -> dict:
     """Mean supernet score of n prior-sampled widths vs n uniform legal widths."""
+    from slimnas.pipeline import prior_sampler
     from slimnas.search.budget import Budget
     from slimnas.search.costs import flops_of
-    from slimnas.search.prior import PriorSampler
     from slimnas.search.sampling import LegalSampler
     from slimnas.width.checkpoint import load_supernet
 
@@ -46,7 +46,7 @@ def init_population(out: Path, seed: int, n: int) -> dict:
     search = read_json(out / "search.json")
     budget = Budget(search["budget_flops_macs"], tuple(search["window"]))
     records = load_checkpoint(ckpt)["records"]
-    prior = PriorSampler(space, records, budget.flops, budget.window)
+    prior = prior_sampler(cfg, space, records, budget)  # the run's search.prior and seed
     pops = {"prior": prior.sample(random.Random(seed), n),
             "uniform": LegalSampler(space, budget).sample(random.Random(seed), n)}
     out_rows = {}
@@ -57,7 +57,7 @@ def init_population(out: Path, seed: int, n: int) -> dict:
                           "std_score": statistics.pstdev(scores), "best_score": max(scores),
                           "mean_flops_fraction": statistics.fmean(flops) / budget.flops}
     out_rows["records"] = len(records)
-    del cfg
+    out_rows["prior"]["options"] = cfg["search"]["prior"]
     return out_rows
 
 

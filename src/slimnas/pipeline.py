@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from slimnas.config import check_config, differing_keys
+from slimnas.config import check_config, differing_keys, with_defaults
 from slimnas.data import Augment, has_test_split, load_split, load_test, to_float
 from slimnas.errors import SlimnasError
 from slimnas.flops import cost_model
@@ -73,6 +73,9 @@ def _run(cfg: dict, progress: bool, log: TextIO | None) -> dict:
     if s["init"] == "prior" and cfg["train"]["records"] < 1:
         raise SlimnasError("search.init prior learns from the supernet's loss records: "
                            "train.records must be >= 1 (or use search.init random)")
+    if getattr(searcher, "needs_prior", False) and s["init"] != "prior":
+        raise SlimnasError("search.options.mutation prior redraws genes from the learned prior: "
+                           "it needs search.init prior (or use mutation uniform)")
     space, _ = make_space(cfg, load_split(cfg)[0])
 
     def flops(w) -> int:
@@ -129,8 +132,10 @@ def _start_or_resume(out: Path, cfg: dict) -> None:
         old = read_json(manifest)
         if not isinstance(old, dict) or old.get("format") != FORMAT:
             raise SlimnasError(f"{manifest} is not a slimnas run manifest; choose another out")
-        # compared as stored: JSON has lists where a caller's dict may hold tuples
-        diff = differing_keys(old["config"], json.loads(json.dumps(cfg)), ignore=COSMETIC)
+        # compared as stored: JSON has lists where a caller's dict may hold tuples; keys
+        # added since the run was made take their defaults (the values it ran with)
+        diff = differing_keys(json.loads(json.dumps(with_defaults(old["config"]))),
+                              json.loads(json.dumps(cfg)), ignore=COSMETIC)
         if diff:
             raise SlimnasError(f"{out} holds a run made with other settings: "
                                f"{', '.join(diff)} differ; rerun with its settings or choose "
@@ -149,7 +154,6 @@ def _search_stage(out: Path, cfg: dict, loaded, searcher, budget, flops, ckpt: P
     from tqdm import tqdm
 
     from slimnas.search.evaluators import CachedEvaluator
-    from slimnas.search.prior import PriorSampler
 
     s, space = cfg["search"], loaded.ctx.space
     if (out / "search.json").is_file():
@@ -159,8 +163,7 @@ def _search_stage(out: Path, cfg: dict, loaded, searcher, budget, flops, ckpt: P
         f"{s['queries']} widths scored in the supernet, budget {budget.describe()}")
     init = None
     if s["init"] == "prior":
-        init = PriorSampler(space, load_checkpoint(ckpt)["records"], budget.flops,
-                            budget.window)
+        init = prior_sampler(cfg, space, load_checkpoint(ckpt)["records"], budget)
     bar = tqdm(total=s["queries"], desc="search (widths scored)", leave=False,
                disable=not progress)
     evaluator = CachedEvaluator(_Counted(loaded.scorer, bar), max_queries=s["queries"])
@@ -177,6 +180,15 @@ def _search_stage(out: Path, cfg: dict, loaded, searcher, budget, flops, ckpt: P
     atomic_write_json(out / "search.json", search)
     _plots(out, history, budget, best, flops(best))
     return search
+
+
+def prior_sampler(cfg: dict, space, records, budget):
+    """The learned prior of a run: `cfg`'s search.prior options (lam, target, lr, steps,
+    init), its random init seeded with the run's seed, sampling into `budget`'s window."""
+    from slimnas.search.prior import PriorSampler
+
+    return PriorSampler(space, records, budget.flops, budget.window, **cfg["search"]["prior"],
+                        seed=cfg["seed"])
 
 
 class _Counted:

@@ -209,6 +209,8 @@ def test_search_does_not_import_torch():
     ("evolution", "pool", 0, "pool"),
     ("evolution", "flops_tries", None, "flops_tries"),
     ("evolution", "enumerate_limit", -5, "enumerate_limit"),
+    ("evolution", "mutation", "gaussian", "mutation must be uniform or prior, got 'gaussian'"),
+    ("evolution", "mutation", None, "mutation must be uniform or prior"),
     ("random", "samples", 0, "samples must be an integer >= 1"),
     ("random", "samples", 1.5, "samples"),
     ("random", "chunk", 0, "chunk must be an integer >= 1"),
@@ -242,3 +244,140 @@ def test_the_searcher_registry():
         get_searcher("nope")
     with pytest.raises(SlimnasError, match="searcher 'random' has no option 'pool'"):
         get_searcher("random", pool=3)
+
+
+# --- mutation from the learned prior (ALGORITHMS.md 1.6) ------------------------------------
+
+def _peaked_prior(space, budget_flops, window=(0.8, 1.0), mode=2, mass=0.85):
+    """A real PriorSampler whose every group puts `mass` on width `mode` (index mode - 1)."""
+    from slimnas.search.prior import PriorSampler
+
+    rng = random.Random(0)
+    recs = [(1.0 + rng.random(), space.sample(rng)) for _ in range(50)]
+    prior = PriorSampler(space, recs, budget_flops, window, steps=0)
+    for g, theta in enumerate(prior.theta):
+        p = np.full(len(theta), (1 - mass) / (len(theta) - 1))
+        p[mode - space.c_min[g]] = mass
+        prior.theta[g] = np.log(p)
+    return prior
+
+
+def _assert_frequencies(values: np.ndarray, lo: int, p: np.ndarray) -> None:
+    """Each width's frequency within 4.5 binomial standard errors of p (fixed seeds)."""
+    n = len(values)
+    freq = np.bincount(values - lo, minlength=len(p)) / n
+    tol = 4.5 * np.sqrt(p * (1 - p) / n)
+    assert (np.abs(freq - p) <= tol).all(), (freq, p)
+
+
+def test_prior_mutation_draws_genes_with_the_priors_frequencies():
+    from slimnas.search.operators import gene_probs, mutate, mutate_array
+
+    space = bench_space("mobilenet")
+    prior = _peaked_prior(space, 1e9)
+    probs = gene_probs(space, prior.probs)
+    np.testing.assert_allclose(probs[0], [0.05, 0.85, 0.05, 0.05])
+    parent = space.max_widths()
+    n = 4000
+    rng = random.Random(0)
+    scalar = np.array([mutate(space, parent, rng, 1.0, probs) for _ in range(n)])
+    array = mutate_array(space, np.array([parent]), n, np.random.default_rng(0), 1.0, probs)
+    uniform = np.array([mutate(space, parent, rng, 1.0) for _ in range(n)])
+    flat = np.full(4, 0.25)
+    for g in range(space.num_groups):
+        _assert_frequencies(scalar[:, g], space.c_min[g], probs[g])
+        _assert_frequencies(array[:, g], space.c_min[g], probs[g])
+        _assert_frequencies(uniform[:, g], space.c_min[g], flat)  # the control
+    # a gene is redrawn with probability mutate_prob, from the prior
+    half = np.array([mutate(space, parent, rng, 0.5, probs) for _ in range(n)])
+    kept = 0.5 + 0.5 * probs[0][-1]  # not redrawn, or redrawn as the parent's width 4
+    assert abs((half[:, 0] == 4).mean() - kept) < 4.5 * np.sqrt(kept * (1 - kept) / n)
+
+
+def test_gene_probs_are_checked_against_the_space():
+    from slimnas.search.operators import gene_probs
+
+    space = bench_space("mobilenet")
+    with pytest.raises(SlimnasError, match="6 groups, the space 7"):
+        gene_probs(space, [np.ones(4)] * 6)
+    with pytest.raises(SlimnasError, match="group 2 must be 4 non-negative probabilities"):
+        gene_probs(space, [np.ones(4)] * 2 + [np.array([1.0, -1.0, 0.5, 0.5])] + [np.ones(4)] * 4)
+    assert all(p.sum() == pytest.approx(1) for p in gene_probs(space, [np.ones(4)] * 7))
+
+
+@pytest.mark.parametrize("mutation, lo, hi", [("prior", 0.7, 1.0), ("uniform", 0.0, 0.45)])
+def test_plain_evolution_redraws_mutated_genes_from_the_prior(mutation, lo, hi):
+    space = bench_space("mobilenet")
+    full = flops_of(space, space.max_widths())
+    budget = Budget(full, (0.01, 1.0))  # every vector is legal: only the prior shapes them
+    prior = _peaked_prior(space, full, budget.window)
+    s = EvolutionSearcher(surrogate=False, flops_aware=False, local_search=False,
+                          population=20, top_k=5, mutations=20, crossovers=0, generations=3,
+                          mutate_prob=1.0, mutation=mutation)
+    r = s.search(space, Linear(7, 0), budget, random.Random(0), init=prior)
+    children = np.array([h["widths"] for h in r.history if h["generation"] >= 1])
+    assert len(children) == 60
+    share = (children == 2).mean()  # the prior's mode, in every group
+    assert lo <= share <= hi, share
+
+
+@pytest.mark.parametrize("surrogate", [True, False])
+def test_both_evolution_loops_pass_the_prior_to_mutation(monkeypatch, surrogate):
+    import slimnas.search.evolution as evolution
+
+    seen = []
+    for name in ("mutate", "mutate_array"):
+        real = getattr(evolution, name)
+
+        def spy(*args, _real=real, _nargs=5 if name == "mutate" else 6):
+            assert len(args) == _nargs  # the loops pass probs positionally, last
+            seen.append(args[-1])
+            return _real(*args)
+
+        monkeypatch.setattr(evolution, name, spy)
+    space = bench_space("mobilenet")
+    full = flops_of(space, space.max_widths())
+    budget = Budget(full // 2)
+    prior = _peaked_prior(space, budget.flops)
+    opts = dict(surrogate=surrogate, population=10, mutations=5, crossovers=5, generations=2)
+    s = EvolutionSearcher(mutation="prior", **opts)
+    s.search(space, CachedEvaluator(Linear(7, 0), 40), budget, random.Random(0), init=prior)
+    assert seen and all(p is not None for p in seen)
+    for got in seen:
+        np.testing.assert_allclose(np.concatenate(got), np.concatenate(prior.probs))
+    seen.clear()
+    EvolutionSearcher(**opts).search(space, CachedEvaluator(Linear(7, 0), 40), budget,
+                                     random.Random(0), init=prior)
+    assert seen and all(p is None for p in seen)  # uniform: no prior passed
+
+
+def test_prior_mutation_without_a_prior_is_one_clear_line_before_any_query():
+    space = bench_space("mobilenet")
+    budget = Budget(flops_of(space, space.max_widths()) // 2)
+    s = get_searcher("evolution", mutation="prior")
+    assert s.needs_prior and not get_searcher("evolution").needs_prior
+
+    def plain_init(rng, n):  # an init sampler that is not a learned prior
+        return [space.sample(rng) for _ in range(n)]
+
+    for init in (None, plain_init):
+        ev = CachedEvaluator(Linear(7, 0), 40)
+        with pytest.raises(SlimnasError) as info:
+            s.search(space, ev, budget, random.Random(0), init=init)
+        msg = str(info.value)
+        assert msg == ("evolution option mutation prior redraws genes from the learned prior, "
+                       "but this search has none: use search.init prior, or mutation uniform")
+        assert ev.queries == 0
+
+
+def test_run_refuses_prior_mutation_with_a_random_init_before_any_work(tmp_path):
+    from slimnas.config import load_config
+    from slimnas.pipeline import run
+
+    out = tmp_path / "run"
+    cfg = load_config(overrides=[f"out={out}", "search.init=random",
+                                 "search.options.mutation=prior"])
+    with pytest.raises(SlimnasError, match="search.options.mutation prior .* needs "
+                                           "search.init prior") as info:
+        run(cfg, progress=False, log=None)
+    assert "\n" not in str(info.value) and not out.exists()

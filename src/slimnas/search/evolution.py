@@ -18,6 +18,11 @@ where the plain algorithm's median rank is ~4-22.
 With a query cap on the evaluator (`max_queries`) the search runs until the cap is
 spent (the number of generations follows from it) and returns the best so far; without
 one it spends what the plain algorithm would (population * (generations + 1) queries).
+
+Mutation (`mutation`) redraws a gene uniformly in [c_min, c_max] ("uniform", the default)
+or from the learned prior's distribution of that group ("prior", as the released BCNetV2
+code does); "prior" needs the init sampler to be the prior (a `PriorSampler`, or anything
+with per-group `probs`), else the search stops with one SlimnasError line before scoring.
 """
 
 from __future__ import annotations
@@ -40,8 +45,10 @@ from slimnas.search.budget import Budget
 from slimnas.search.codes import WidthCodec, unseen_unique
 from slimnas.search.costs import flops_batch
 from slimnas.search.operators import (
+    GeneProbs,
     crossover,
     crossover_array,
+    gene_probs,
     mutate,
     mutate_array,
     neighbours_array,
@@ -50,6 +57,8 @@ from slimnas.search.result import SearchLog
 from slimnas.search.sampling import LegalSampler, numpy_rng
 from slimnas.search.surrogate import RidgeSurrogate
 from slimnas.width.space import WidthSpace
+
+MUTATIONS = ("uniform", "prior")
 
 
 class EvolutionSearcher(Searcher):
@@ -62,7 +71,8 @@ class EvolutionSearcher(Searcher):
     weight `linear` of the surrogate's per-group linear width features (large: a nearly
     free linear trend). `flops_aware` adds FLOPs as a surrogate feature (plain mode:
     each child is the highest-FLOPs of `flops_tries` legal proposals); `local_search`
-    adds the parents' +-1 single-group moves to the pool.
+    adds the parents' +-1 single-group moves to the pool. `mutation`: "uniform" or
+    "prior" (redraw mutated genes from the init sampler's learned distribution).
     """
 
     name = "evolution"
@@ -72,7 +82,8 @@ class EvolutionSearcher(Searcher):
                  surrogate: bool = True, flops_aware: bool = True, local_search: bool = True,
                  init_size: int = 20, batch: int = 5, explore: int = 1, pool: int = 2000,
                  ridge: float = 0.3, linear: float = 10.0, batch_growth: float = 0.05,
-                 flops_tries: int = 3, enumerate_limit: int = 100_000):
+                 flops_tries: int = 3, enumerate_limit: int = 100_000,
+                 mutation: str = "uniform"):
         super().__init__(top_k, enumerate_limit)
         me = self.name
         self.population = int_option(me, "population", population, 1)
@@ -94,27 +105,50 @@ class EvolutionSearcher(Searcher):
         self.linear = float_option(me, "linear", linear, 0.0)
         self.batch_growth = float_option(me, "batch_growth", batch_growth, 0.0)
         self.flops_tries = int_option(me, "flops_tries", flops_tries, 1)
+        if not isinstance(mutation, str) or mutation not in MUTATIONS:
+            raise SlimnasError(f"evolution option mutation must be uniform or prior, "
+                               f"got {mutation!r}")
+        self.mutation = mutation
+
+    @property
+    def needs_prior(self) -> bool:
+        """True when the search needs the learned prior as its init sampler."""
+        return self.mutation == "prior"
+
+    def _mutation_probs(self, space: WidthSpace, init: InitSampler | None) -> GeneProbs | None:
+        """None (uniform mutation), or the prior's per-group distributions."""
+        if self.mutation == "uniform":
+            return None
+        probs = getattr(init, "probs", None)
+        if probs is None:
+            raise SlimnasError("evolution option mutation prior redraws genes from the learned "
+                               "prior, but this search has none: use search.init prior, or "
+                               "mutation uniform")
+        return gene_probs(space, probs)
 
     def _run(self, space: WidthSpace, log: SearchLog, budget: Budget, rng: random.Random,
              init: InitSampler | None) -> None:
+        probs = self._mutation_probs(space, init)  # before any query
         sampler = self._sampler(log)
         capped = log.evaluator.max_queries is not None
         spend = query_limit(log, self.population * (self.generations + 1))
         if self.surrogate:
-            self._guided(space, log, sampler, rng, init, spend)
+            self._guided(space, log, sampler, rng, init, spend, probs)
         else:
             # with a cap the generations follow from it: each one spends >= 1 query or stops
-            self._plain(space, log, sampler, rng, init, spend if capped else self.generations)
+            self._plain(space, log, sampler, rng, init, spend if capped else self.generations,
+                        probs)
 
     # --- the authors' loop ----------------------------------------------------------------
     def _plain(self, space: WidthSpace, log: SearchLog, sampler: LegalSampler,
-               rng: random.Random, init: InitSampler | None, generations: int) -> None:
+               rng: random.Random, init: InitSampler | None, generations: int,
+               probs: GeneProbs | None = None) -> None:
         for w in initial_population(space, log, sampler, rng, self.population, init):
             log.evaluate(w, generation=0)
         for gen in range(1, generations + 1):
             parents = [tuple(r["widths"]) for r in log.ranked()[:self.top_k]]
             taken: set[tuple[int, ...]] = set()
-            children = self._children(space, log, parents, rng, taken)
+            children = self._children(space, log, parents, rng, taken, probs)
             children += initial_population(space, log, sampler, rng,
                                            self.population - len(children), init, taken)
             if not children:
@@ -123,14 +157,16 @@ class EvolutionSearcher(Searcher):
                 log.evaluate(w, generation=gen)
 
     def _children(self, space: WidthSpace, log: SearchLog, parents: list[tuple[int, ...]],
-                  rng: random.Random, taken: set[tuple[int, ...]]) -> list[tuple[int, ...]]:
+                  rng: random.Random, taken: set[tuple[int, ...]],
+                  probs: GeneProbs | None = None) -> list[tuple[int, ...]]:
         """Legal unseen mutants and crossovers (bounded tries: 10 per wanted child)."""
         out: list[tuple[int, ...]] = []
         if not parents:
             return out
         tries = self.flops_tries if self.flops_aware else 1
         for count, make in (
-            (self.mutations, lambda: mutate(space, rng.choice(parents), rng, self.mutate_prob)),
+            (self.mutations,
+             lambda: mutate(space, rng.choice(parents), rng, self.mutate_prob, probs)),
             (self.crossovers, lambda: crossover(*_two(parents, rng), rng)),
         ):
             made = 0
@@ -148,7 +184,8 @@ class EvolutionSearcher(Searcher):
 
     # --- surrogate-guided loop --------------------------------------------------------------
     def _guided(self, space: WidthSpace, log: SearchLog, sampler: LegalSampler,
-                rng: random.Random, init: InitSampler | None, spend: int) -> None:
+                rng: random.Random, init: InitSampler | None, spend: int,
+                probs: GeneProbs | None = None) -> None:
         start = len(log.history)
         for w in initial_population(space, log, sampler, rng, min(self.init_size, spend), init):
             log.evaluate(w, generation=0)
@@ -161,7 +198,8 @@ class EvolutionSearcher(Searcher):
                 break
             # long searches refit less often: the batch grows with what has been seen
             batch = max(self.batch, int(self.batch_growth * len(log.history)))
-            picks = self._propose(space, log, sampler, rng, model, codec, min(batch, left))
+            picks = self._propose(space, log, sampler, rng, model, codec, min(batch, left),
+                                  probs)
             if not picks:
                 break  # every legal vector has been evaluated
             for w in picks:
@@ -169,14 +207,14 @@ class EvolutionSearcher(Searcher):
 
     def _propose(self, space: WidthSpace, log: SearchLog, sampler: LegalSampler,
                  rng: random.Random, model: RidgeSurrogate, codec: WidthCodec,
-                 k: int) -> list[tuple[int, ...]]:
+                 k: int, probs: GeneProbs | None = None) -> list[tuple[int, ...]]:
         """k unseen legal vectors: the surrogate's best, plus `explore` random children."""
         gen = numpy_rng(rng)
         ranked = log.ranked()
         if not ranked:
             return sampler.sample(rng, k, log.scores)
         parents = np.array([r["widths"] for r in ranked[:self.top_k]], dtype=np.int64)
-        parts = [mutate_array(space, parents, self.pool // 2, gen, self.mutate_prob),
+        parts = [mutate_array(space, parents, self.pool // 2, gen, self.mutate_prob, probs),
                  crossover_array(parents, self.pool - self.pool // 2, gen)]
         if self.local_search:
             parts.append(neighbours_array(space, parents))
