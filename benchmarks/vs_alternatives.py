@@ -1,0 +1,442 @@
+"""Does the search pay? slimnas' searched widths against what a user gets otherwise, end to end.
+
+Fashion-MNIST (Debian's dataset-fashion-mnist), the Channel-Bench-Macro MobileNet space at
+0.25x widths (28x28x1; 7 groups x 4 widths, 10.8M MACs at full width: the benchmark behind
+the papers, and ~500 img/s full-width training on 2 CPU cores, fast enough for ~50
+trainings). Per seed S in 0/1/2: 35,000 training images (data.subset, the same for every
+seed) of which 5,000 are held out for supernet scoring (with seed S) and 30,000 train
+every network; the full 10,000-image test split scores every final network. Budgets 0.3
+and 0.5 of the full width's MACs, window [0.9, 1.0] x budget for every method.
+
+Methods (each ends in the same training recipe: SGD + Nesterov 0.9, cosine, weight decay
+5e-4 on weights, batch 128, EPOCHS epochs, pad-2 crops + flips; from scratch at lr 0.05,
+fine-tuning at lr 0.005 for the same epochs):
+  search-scratch   bcnetv2 supernet (complementary pairs) -> prior -> evolution (60
+                   queries) -> the winner trained from scratch
+  search-finetune  the same winner, fine-tuned from its inherited supernet weights
+  uniform          one multiplier for every group at channel level, the widest in the window
+  tp-l1-local      Torch-Pruning L1-magnitude pruning (per layer) of the full-width network
+  tp-l1-global     ... (global ranking), both from the full-width network trained with the
+                   recipe, then fine-tuned
+  tp-scratch       tp-l1-global's architecture trained from scratch
+  random           one random width of the window (seeded)
+  greedy           AutoSlim's greedy slimming on an autoslim supernet (configs/autoslim.yaml
+                   recipe: UA + sandwich + in-place distillation)
+  full             the full-width network (the reference TP prunes; not a method)
+MACs come from slimnas' closed form for every network (pruned ones traced), params from
+the networks. Each method's own cost is counted in process CPU seconds: supernet + search
+for the search methods, full-width training + pruning for TP, the search (if any) for
+greedy and random; the final training is the same recipe for everyone and counted apart.
+
+Resumable: every finished unit (supernet, search, network) is kept under --dir and never
+redone; an interrupted supernet resumes; an interrupted network restarts. Results go to
+benchmarks/results/vs_alternatives.json (+ .png) after every finished network.
+
+    python benchmarks/vs_alternatives.py [--dir runs/vs_alternatives] [--seeds 0,1,2]
+    python benchmarks/vs_alternatives.py --report   # rewrite JSON + PNG from what is done
+    python benchmarks/vs_alternatives.py --smoke --seeds 0 --dir /tmp/va --out /tmp/va.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import random
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from slimnas.io import atomic_torch_save, atomic_write_json, load_checkpoint, read_json
+
+SPACE = {"name": "cbm-mobilenet", "width_mult": 0.25, "input_size": 28, "in_channels": 1}
+BUDGETS = (0.3, 0.5)
+WINDOW = (0.9, 1.0)
+EPOCHS = 8
+BATCH = 128
+LR, FT_LR = 0.05, 0.005
+SUPERNET_EPOCHS = 8
+QUERIES = 60
+SUBSET, HELD_OUT = 35000, 5000
+METHODS = ("search-scratch", "search-finetune", "uniform", "tp-l1-local", "tp-l1-global",
+           "tp-scratch", "random", "greedy")
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def cpu_seconds() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def machine() -> dict:
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"platform": platform.platform(), "cpu": cpu, "torch": torch.__version__,
+            "threads": torch.get_num_threads()}
+
+
+def base_config(args, seed: int, out: Path, rule: str = "bcnetv2", **train) -> dict:
+    from slimnas.config import load_config
+
+    cfg = load_config(None, [])
+    cfg.update({"seed": seed, "out": str(out), "rule": rule, "space": dict(SPACE),
+                "complementary": rule == "bcnetv2", "bins": 4, "min_bins": 1})
+    cfg["data"].update({"name": "fashion-mnist", "root": args.root, "held_out": HELD_OUT,
+                        "subset": SUBSET, "subset_seed": 0, "pad": 2, "flip": True})
+    cfg["train"].update({"epochs": SUPERNET_EPOCHS, "batch_size": BATCH, "lr": 0.1,
+                         "eval_every": 0, "progress": False, "tensorboard": False, **train})
+    cfg["score"].update({"recal_batches": 20, "batch_size": 128})
+    cfg["search"].update({"window": list(WINDOW), "queries": QUERIES})
+    return cfg
+
+
+class Seed:
+    """Everything of one seed: data, supernets, searches, networks (each unit kept on disk)."""
+
+    def __init__(self, args, seed: int):
+        self.args, self.seed = args, seed
+        self.dir = Path(args.dir) / f"seed-{seed}"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._ctx = self._test = None
+        self._loaded: dict = {}
+
+    # --- data ------------------------------------------------------------------------
+    def ctx(self):
+        """The seed's training part (30,000 images) and the full test split, normalised."""
+        if self._ctx is None:
+            from slimnas.data import load_test, to_float
+            from slimnas.width.context import build_context
+
+            cfg = base_config(self.args, self.seed, self.dir / "data")
+            self._ctx = build_context(cfg, torch.device("cpu"))
+            test = load_test(cfg)
+            self._test = (to_float(test.x, self._ctx.mean, self._ctx.std), test.y)
+        return self._ctx
+
+    # --- supernets and searches -------------------------------------------------------
+    def supernet(self, kind: str):
+        """'bcnetv2' or 'autoslim', trained (or resumed) once; (loaded, cpu seconds)."""
+        from slimnas.runs import CHECKPOINT
+        from slimnas.width.checkpoint import load_supernet
+        from slimnas.width.train import train_supernet
+
+        if kind in self._loaded:
+            return self._loaded[kind]
+        out = self.dir / f"supernet-{kind}"
+        train = {"sandwich": True, "inplace_distill": True} if kind == "autoslim" else {}
+        cfg = base_config(self.args, self.seed, out, "ua" if kind == "autoslim" else "bcnetv2",
+                          **train)
+        cost_file = out / "cpu_seconds.json"
+        ckpt = out / CHECKPOINT
+        if not cost_file.is_file():
+            state = load_checkpoint(ckpt) if ckpt.is_file() else None
+            log(f"seed {self.seed}: supernet {kind} ({'resume' if state else 'start'})")
+            c0, w0 = cpu_seconds(), time.perf_counter()
+            summary = train_supernet(cfg, resume=state is not None)
+            cpu, wall = cpu_seconds() - c0, time.perf_counter() - w0
+            total_wall = summary["history"][-1]["seconds"]  # carried across a resume
+            # a resumed run's earlier part: its wall time at this part's CPU/wall ratio
+            spent = cpu if state is None else total_wall * cpu / max(wall, 1e-9)
+            atomic_write_json(cost_file, {"cpu_s": spent, "resumed": state is not None,
+                                          "wall_s": total_wall,
+                                          "compute_macs": summary["compute_macs"]})
+            log(f"seed {self.seed}: supernet {kind} done, {spent:.0f} CPU s")
+        loaded = load_supernet(ckpt)
+        self._loaded[kind] = (loaded, read_json(cost_file)["cpu_s"])
+        return self._loaded[kind]
+
+    def search(self, kind: str, budget_frac: float) -> dict:
+        """The evolution (bcnetv2, prior init) or greedy (autoslim) search at a budget."""
+        from slimnas.pipeline import prior_sampler
+        from slimnas.search.budget import Budget
+        from slimnas.search.costs import flops_of
+        from slimnas.search.evaluators import CachedEvaluator
+        from slimnas.search.searchers import get_searcher
+
+        out = self.dir / f"search-{kind}-{budget_frac}.json"
+        if out.is_file():
+            return read_json(out)
+        loaded, _ = self.supernet("bcnetv2" if kind == "evolution" else "autoslim")
+        space = loaded.ctx.space
+        budget = Budget(round(budget_frac * flops_of(space, space.max_widths())), WINDOW)
+        log(f"seed {self.seed}: {kind} search at {budget_frac}")
+        c0 = cpu_seconds()
+        init = None
+        if kind == "evolution":
+            init = prior_sampler(loaded.cfg, space, load_checkpoint(
+                self.dir / "supernet-bcnetv2" / "checkpoint.pt")["records"], budget)
+        evaluator = CachedEvaluator(loaded.scorer, max_queries=QUERIES if kind == "evolution"
+                                    else None)
+        result = get_searcher(kind).search(space, evaluator, budget, random.Random(self.seed),
+                                           init=init)
+        best, note = tuple(result.best), "the searcher's winner"
+        if not budget.legal(flops_of(space, best)):  # greedy may step below the window
+            legal = [h for h in result.history if budget.legal(h["flops"])]
+            if legal:
+                top = max(legal, key=lambda h: h["score"])
+                best = tuple(top["widths"])
+                note = ("greedy's result left the window; the best-scoring in-window width "
+                        "it evaluated on its way")
+            else:
+                note = "greedy's result left the window and it evaluated no in-window width"
+        res = {"widths": list(best), "key": space.key(best), "flops_macs": flops_of(space, best),
+               "budget_macs": budget.flops, "queries": evaluator.queries, "note": note,
+               "cpu_s": cpu_seconds() - c0}
+        atomic_write_json(out, res)
+        return res
+
+    # --- networks -----------------------------------------------------------------------
+    def plain(self, widths, inherited: bool = False):
+        """A plain network at bin widths: the bcnetv2 supernet's exported path (inherited
+        weights, BN recalibrated for that path) or a freshly initialised one."""
+        from slimnas.baselines import reinitialised
+        from slimnas.width.net import extract
+        from slimnas.width.sharing.base import left_path
+
+        loaded, _ = self.supernet("bcnetv2")
+        space = loaded.ctx.space
+        if inherited:
+            import tempfile
+
+            from slimnas.width.checkpoint import export_width
+            from slimnas.width.export import load_exported
+
+            with tempfile.TemporaryDirectory() as tmp:
+                export_width(loaded, widths, Path(tmp) / "net", onnx=False)
+                return load_exported(Path(tmp) / "net")
+        net = extract(loaded.supernet, space, left_path(space, space.validate(widths)))
+        return reinitialised(net, self.seed)
+
+    def train(self, name: str, net, lr: float) -> dict:
+        """Train `net` with the recipe on the seed's 30,000 images; test on 10,000."""
+        from slimnas.data import Augment
+        from slimnas.retrain import retrain
+
+        ctx = self.ctx()
+        test_x, test_y = self._test
+        c0 = cpu_seconds()
+        stats = retrain(net, ctx.train_x, ctx.train_y, test_x, test_y, EPOCHS, BATCH, lr,
+                        weight_decay=5e-4, seed=self.seed, augment=Augment(2, True),
+                        eval_each_epoch=False, measure_before=False, label=name)
+        return {"test_top1": stats["held_out_top1"], "train_cpu_s": cpu_seconds() - c0,
+                "params": sum(p.numel() for p in net.parameters())}
+
+    def network(self, name: str, build, budget=None, keep_weights: bool = False) -> dict:
+        """A finished network's record, or build + train + record it (atomically; with
+        `keep_weights` its trained weights are saved first, as NAME.pt)."""
+        out = self.dir / f"{name}.json"
+        if out.is_file():
+            return read_json(out)
+        log(f"seed {self.seed}: {name}")
+        net, lr, info = build()
+        info.update(self.train(name, net, lr))
+        info["macs"] = self.macs(net)
+        if budget is not None:
+            info.update(budget_macs=budget.flops, macs_fraction=info["macs"] / budget.flops,
+                        in_window=budget.low <= info["macs"] <= budget.high)
+        if keep_weights:
+            atomic_torch_save(net.state_dict(), self.dir / f"{name}.pt")
+        atomic_write_json(out, info)
+        log(f"seed {self.seed}: {name} -> {info['test_top1']:.2f} % at {info['macs']:,} MACs")
+        report(self.args)
+        return info
+
+    def macs(self, net) -> int:
+        from slimnas.baselines import closed_form_macs
+
+        return closed_form_macs(net, torch.zeros(1, SPACE["in_channels"], SPACE["input_size"],
+                                                 SPACE["input_size"]))
+
+    def full_net(self):
+        """The full-width network trained with the recipe (kept: TP prunes it)."""
+        loaded, _ = self.supernet("bcnetv2")
+        space = loaded.ctx.space
+        net = self.plain(space.max_widths())
+        info = self.network("full", lambda: (net, LR, {"widths": list(space.max_widths())}),
+                            keep_weights=True)
+        net.load_state_dict(torch.load(self.dir / "full.pt", weights_only=True))
+        return net, info
+
+    def run(self, budget_frac: float) -> None:
+        from slimnas.baselines import reinitialised, tp_prune, widest_uniform
+        from slimnas.search.budget import Budget
+        from slimnas.search.costs import flops_of
+        from slimnas.search.sampling import LegalSampler
+
+        loaded, sn_cpu = self.supernet("bcnetv2")
+        space = loaded.ctx.space
+        budget = Budget(round(budget_frac * flops_of(space, space.max_widths())), WINDOW)
+        example = torch.zeros(1, SPACE["in_channels"], SPACE["input_size"], SPACE["input_size"])
+        b = f"b{budget_frac}"
+
+        search = self.search("evolution", budget_frac)
+        cost = {"supernet_cpu_s": sn_cpu, "search_cpu_s": search["cpu_s"]}
+        self.network(f"{b}-search-scratch", lambda: (
+            self.plain(search["widths"]), LR, {"widths": search["widths"], **cost}), budget)
+        self.network(f"{b}-search-finetune", lambda: (
+            self.plain(search["widths"], inherited=True), FT_LR,
+            {"widths": search["widths"], **cost}), budget)
+
+        def uniform():
+            full, _ = self.full_net()
+            c0 = cpu_seconds()
+            net, mult, _ = widest_uniform(full, example, budget.low, budget.high)
+            return reinitialised(net, self.seed), LR, {"multiplier": mult,
+                                                       "method_cpu_s": cpu_seconds() - c0}
+        self.network(f"{b}-uniform", uniform, budget)
+
+        for scope in ("local", "global"):
+            def prune(scope=scope):
+                full, info = self.full_net()
+                c0 = cpu_seconds()
+                net, ratio, _ = tp_prune(full, example, budget.low, budget.high,
+                                         global_pruning=scope == "global")
+                return net, FT_LR, {"pruning_ratio": ratio, "full_top1": info["test_top1"],
+                                    "full_train_cpu_s": info["train_cpu_s"],
+                                    "prune_cpu_s": cpu_seconds() - c0}
+            self.network(f"{b}-tp-l1-{scope}", prune, budget)
+
+        def tp_scratch():
+            full, _ = self.full_net()
+            net, ratio, _ = tp_prune(full, example, budget.low, budget.high, global_pruning=True)
+            return reinitialised(net, self.seed), LR, {"pruning_ratio": ratio}
+        self.network(f"{b}-tp-scratch", tp_scratch, budget)
+
+        def rand():
+            widths = LegalSampler(space, budget).sample(random.Random(self.seed), 1)[0]
+            return self.plain(widths), LR, {"widths": list(widths)}
+        self.network(f"{b}-random", rand, budget)
+
+        greedy = self.search("greedy", budget_frac)
+        _, auto_cpu = self.supernet("autoslim")
+        self.network(f"{b}-greedy", lambda: (
+            self.plain(greedy["widths"]), LR,
+            {"widths": greedy["widths"], "note": greedy["note"], "supernet_cpu_s": auto_cpu,
+             "search_cpu_s": greedy["cpu_s"]}), budget)
+
+
+def method_cost(name: str, r: dict) -> float | None:
+    """The method's own CPU seconds (its final training excluded)."""
+    if name.startswith("search"):
+        return r.get("supernet_cpu_s", 0) + r.get("search_cpu_s", 0)
+    if name == "greedy":
+        return r.get("supernet_cpu_s", 0) + r.get("search_cpu_s", 0)
+    if name.startswith("tp-l1"):
+        return r.get("full_train_cpu_s", 0) + r.get("prune_cpu_s", 0)
+    if name == "uniform":
+        return r.get("method_cpu_s", 0)
+    return 0.0
+
+
+def report(args) -> dict:
+    """Gather every finished network under --dir into the JSON and the PNG."""
+    out = {"benchmark": "vs_alternatives", "machine": machine(), "space": SPACE,
+           "data": "Fashion-MNIST: 30,000 training images per seed (35,000-image subset, "
+                   "5,000 held out for supernet scoring), the full 10,000-image test split",
+           "recipe": {"epochs": EPOCHS, "batch": BATCH, "lr_scratch": LR, "lr_finetune": FT_LR,
+                      "schedule": "cosine per step, SGD Nesterov 0.9, wd 5e-4 on weights",
+                      "augment": "random crop (pad 2) + horizontal flip",
+                      "supernet_epochs": SUPERNET_EPOCHS, "search_queries": QUERIES},
+           "window": list(WINDOW), "budgets": {}}
+    seeds = sorted(int(d.name.split("-")[1]) for d in Path(args.dir).glob("seed-*"))
+    done = {}
+    for seed in seeds:
+        for f in (Path(args.dir) / f"seed-{seed}").glob("b*-*.json"):
+            if f.name.endswith("-done.json"):
+                continue
+            frac, method = f.stem[1:].split("-", 1)
+            done.setdefault(frac, {}).setdefault(method, []).append({"seed": seed,
+                                                                     **read_json(f)})
+    for frac in map(str, BUDGETS):
+        summary = {}
+        for m in METHODS:
+            rs = sorted(done.get(frac, {}).get(m, []), key=lambda r: r["seed"])
+            if not rs:
+                continue
+            acc = [r["test_top1"] for r in rs]
+            summary[m] = {
+                "seeds": [r["seed"] for r in rs], "test_top1": acc,
+                "mean": statistics.fmean(acc),
+                "std": statistics.stdev(acc) if len(acc) > 1 else None,
+                "macs": [r["macs"] for r in rs], "params": [r["params"] for r in rs],
+                "in_window": [r["in_window"] for r in rs],
+                "method_cpu_s": [method_cost(m, r) for r in rs],
+                "train_cpu_s": [r["train_cpu_s"] for r in rs], "runs": rs}
+        budget_macs = next((v["runs"][0]["budget_macs"] for v in summary.values()), None)
+        out["budgets"][frac] = {"budget_macs": budget_macs, "methods": summary}
+    done = {s: None for s in seeds}
+    full = [read_json(Path(args.dir) / f"seed-{s}" / "full.json") for s in sorted(done)
+            if (Path(args.dir) / f"seed-{s}" / "full.json").is_file()]
+    if full:
+        acc = [f["test_top1"] for f in full]
+        out["full_width"] = {"test_top1": acc, "mean": statistics.fmean(acc),
+                             "macs": full[0]["macs"], "params": full[0]["params"]}
+    path = Path(args.out)
+    atomic_write_json(path, out)
+    plot(out, path.with_suffix(".png"))
+    return out
+
+
+def plot(res: dict, file: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(BUDGETS), figsize=(6 * len(BUDGETS), 4.5))
+    for ax, frac in zip(axes, BUDGETS, strict=True):
+        methods = res["budgets"].get(str(frac), {}).get("methods", {})
+        for i, (m, s) in enumerate(methods.items()):
+            x = statistics.fmean(s["macs"]) / 1e6
+            ax.errorbar([x], [s["mean"]], yerr=[s["std"] or 0], fmt="o", capsize=4,
+                        color=f"C{i}", label=f"{m} (n={len(s['test_top1'])})")
+        ax.set_title(f"budget {frac} x full MACs, window {WINDOW[0]}-{WINDOW[1]}")
+        ax.set_xlabel("MMACs (slimnas closed form)")
+        ax.set_ylabel("test top-1 % (Fashion-MNIST, 10k)")
+        ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(file, dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dir", default="runs/vs_alternatives")
+    ap.add_argument("--root", default=None, help="Fashion-MNIST IDX directory")
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", default="benchmarks/results/vs_alternatives.json")
+    ap.add_argument("--report", action="store_true", help="only rewrite the JSON and PNG")
+    ap.add_argument("--smoke", action="store_true",
+                    help="a minutes-long check of every stage (tiny data, 1 epoch)")
+    args = ap.parse_args()
+    if args.smoke:
+        global EPOCHS, SUPERNET_EPOCHS, QUERIES, SUBSET, HELD_OUT
+        EPOCHS, SUPERNET_EPOCHS, QUERIES, SUBSET, HELD_OUT = 1, 1, 8, 3000, 500
+    torch.set_num_threads(args.threads)
+    if not args.report:
+        for seed in (int(s) for s in args.seeds.split(",") if s):
+            s = Seed(args, seed)
+            for frac in BUDGETS:
+                s.run(frac)
+    res = report(args)
+    for frac, b in res["budgets"].items():
+        for m, v in b["methods"].items():
+            std = "-" if v["std"] is None else f"{v['std']:.2f}"
+            log(f"budget {frac} {m:16s} {v['mean']:.2f} +- {std} (n={len(v['test_top1'])})")
+
+
+if __name__ == "__main__":
+    main()
