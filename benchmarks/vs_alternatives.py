@@ -3,10 +3,17 @@
 Fashion-MNIST (Debian's dataset-fashion-mnist), the Channel-Bench-Macro MobileNet space at
 0.25x widths (28x28x1; 7 groups x 4 widths, 10.8M MACs at full width: the benchmark behind
 the papers, and ~500 img/s full-width training on 2 CPU cores, fast enough for ~50
-trainings). Per seed S in 0/1/2: 35,000 training images (data.subset, the same for every
-seed) of which 5,000 are held out for supernet scoring (with seed S) and 30,000 train
-every network; the full 10,000-image test split scores every final network. Budgets 0.3
-and 0.5 of the full width's MACs, window [0.9, 1.0] x budget for every method.
+trainings). One split for every seed: a 35,000-image training subset (subset_seed 0) of
+which 5,000 are held out for supernet scoring (held_out_seed 0) and 30,000 train every
+network; the full 10,000-image test split scores every final network. Seeds 0/1/2 change
+initialisation, data order, augmentation, widths and searches. Budgets 0.3 and 0.5 of the
+full width's MACs, window [0.9, 1.0] x budget for every method.
+
+A width of the space trained from scratch (search-scratch, random, greedy, full) is
+trained exactly as `slimnas bench build --space cbm-mobilenet --option width_mult=0.25
+--data fashion-mnist --train-size 35000 --held-out 5000 --seed 0 --epochs 8
+--batch-size 128 --flip` trains run S of that key (`bench.build.train_width`), so these
+runs are entries of such a ground truth too.
 
 Methods (each ends in the same training recipe: SGD + Nesterov 0.9, cosine, weight decay
 5e-4 on weights, batch 128, EPOCHS epochs, pad-2 crops + flips; from scratch at lr 0.05,
@@ -94,7 +101,8 @@ def base_config(args, seed: int, out: Path, rule: str = "bcnetv2", **train) -> d
     cfg.update({"seed": seed, "out": str(out), "rule": rule, "space": dict(SPACE),
                 "complementary": rule == "bcnetv2", "bins": 4, "min_bins": 1})
     cfg["data"].update({"name": "fashion-mnist", "root": args.root, "held_out": HELD_OUT,
-                        "subset": SUBSET, "subset_seed": 0, "pad": 2, "flip": True})
+                        "held_out_seed": 0, "subset": SUBSET, "subset_seed": 0, "pad": 2,
+                        "flip": True})
     cfg["train"].update({"epochs": SUPERNET_EPOCHS, "batch_size": BATCH, "lr": 0.1,
                          "eval_every": 0, "progress": False, "tensorboard": False, **train})
     cfg["score"].update({"recal_batches": 20, "batch_size": 128})
@@ -198,26 +206,37 @@ class Seed:
         return res
 
     # --- networks -----------------------------------------------------------------------
-    def plain(self, widths, inherited: bool = False):
-        """A plain network at bin widths: the bcnetv2 supernet's exported path (inherited
-        weights, BN recalibrated for that path) or a freshly initialised one."""
-        from slimnas.baselines import reinitialised
-        from slimnas.width.net import extract
-        from slimnas.width.sharing.base import left_path
+    def inherited(self, widths):
+        """The bcnetv2 supernet's exported path at `widths`: inherited weights, BN
+        recalibrated for that path."""
+        import tempfile
+
+        from slimnas.width.checkpoint import export_width
+        from slimnas.width.export import load_exported
 
         loaded, _ = self.supernet("bcnetv2")
-        space = loaded.ctx.space
-        if inherited:
-            import tempfile
+        with tempfile.TemporaryDirectory() as tmp:
+            export_width(loaded, widths, Path(tmp) / "net", onnx=False)
+            return load_exported(Path(tmp) / "net")
 
-            from slimnas.width.checkpoint import export_width
-            from slimnas.width.export import load_exported
+    def scratch(self, widths) -> tuple:
+        """A width trained from scratch as `bench build` run `seed` trains it: (the trained
+        network, its record)."""
+        from slimnas.bench.build import train_width
+        from slimnas.width.spaces import get_space
 
-            with tempfile.TemporaryDirectory() as tmp:
-                export_width(loaded, widths, Path(tmp) / "net", onnx=False)
-                return load_exported(Path(tmp) / "net")
-        net = extract(loaded.supernet, space, left_path(space, space.validate(widths)))
-        return reinitialised(net, self.seed)
+        ctx = self.ctx()
+        wspace = get_space(SPACE["name"], bins=4, min_bins=1, num_classes=10,
+                           **{k: v for k, v in SPACE.items() if k != "name"})
+        key = wspace.key(widths)
+        nets: list = []
+        c0 = cpu_seconds()
+        top1 = train_width(wspace, key, self.seed, 0, (ctx.train_x, ctx.train_y) + self._test,
+                           EPOCHS, BATCH, LR, 5e-4, 2, True, torch.device("cpu"), nets)
+        net = nets[0]
+        return net, {"widths": list(widths), "key": key, "test_top1": top1,
+                     "train_cpu_s": cpu_seconds() - c0,
+                     "params": sum(p.numel() for p in net.parameters())}
 
     def train(self, name: str, net, lr: float) -> dict:
         """Train `net` with the recipe on the seed's 30,000 images; test on 10,000."""
@@ -241,7 +260,8 @@ class Seed:
             return read_json(out)
         log(f"seed {self.seed}: {name}")
         net, lr, info = build()
-        info.update(self.train(name, net, lr))
+        if lr is not None:  # (None: `build` trained it already)
+            info.update(self.train(name, net, lr))
         info["macs"] = self.macs(net)
         if budget is not None:
             info.update(budget_macs=budget.flops, macs_fraction=info["macs"] / budget.flops,
@@ -263,9 +283,18 @@ class Seed:
         """The full-width network trained with the recipe (kept: TP prunes it)."""
         loaded, _ = self.supernet("bcnetv2")
         space = loaded.ctx.space
-        net = self.plain(space.max_widths())
-        info = self.network("full", lambda: (net, LR, {"widths": list(space.max_widths())}),
-                            keep_weights=True)
+        built: list = []
+
+        def build():
+            net, info = self.scratch(space.max_widths())
+            built.append(net)
+            return net, None, info
+        info = self.network("full", build, keep_weights=True)
+        if built:
+            return built[0], info
+        from slimnas.width.net import WidthNet
+
+        net = WidthNet(space.spec, space.channels_of(space.max_widths()), dynamic=False)
         net.load_state_dict(torch.load(self.dir / "full.pt", weights_only=True))
         return net, info
 
@@ -283,11 +312,14 @@ class Seed:
 
         search = self.search("evolution", budget_frac)
         cost = {"supernet_cpu_s": sn_cpu, "search_cpu_s": search["cpu_s"]}
-        self.network(f"{b}-search-scratch", lambda: (
-            self.plain(search["widths"]), LR, {"widths": search["widths"], **cost}), budget)
+        def scratch(widths, **extra):
+            net, info = self.scratch(widths)
+            return net, None, {**info, **extra}
+
+        self.network(f"{b}-search-scratch", lambda: scratch(search["widths"], **cost), budget)
         self.network(f"{b}-search-finetune", lambda: (
-            self.plain(search["widths"], inherited=True), FT_LR,
-            {"widths": search["widths"], **cost}), budget)
+            self.inherited(search["widths"]), FT_LR, {"widths": search["widths"], **cost}),
+            budget)
 
         def uniform():
             full, _ = self.full_net()
@@ -314,17 +346,14 @@ class Seed:
             return reinitialised(net, self.seed), LR, {"pruning_ratio": ratio}
         self.network(f"{b}-tp-scratch", tp_scratch, budget)
 
-        def rand():
-            widths = LegalSampler(space, budget).sample(random.Random(self.seed), 1)[0]
-            return self.plain(widths), LR, {"widths": list(widths)}
-        self.network(f"{b}-random", rand, budget)
+        self.network(f"{b}-random", lambda: scratch(
+            LegalSampler(space, budget).sample(random.Random(self.seed), 1)[0]), budget)
 
         greedy = self.search("greedy", budget_frac)
         _, auto_cpu = self.supernet("autoslim")
-        self.network(f"{b}-greedy", lambda: (
-            self.plain(greedy["widths"]), LR,
-            {"widths": greedy["widths"], "note": greedy["note"], "supernet_cpu_s": auto_cpu,
-             "search_cpu_s": greedy["cpu_s"]}), budget)
+        self.network(f"{b}-greedy", lambda: scratch(
+            greedy["widths"], note=greedy["note"], supernet_cpu_s=auto_cpu,
+            search_cpu_s=greedy["cpu_s"]), budget)
 
 
 def method_cost(name: str, r: dict) -> float | None:
@@ -405,7 +434,8 @@ def plot(res: dict, file: Path) -> None:
         ax.set_title(f"budget {frac} x full MACs, window {WINDOW[0]}-{WINDOW[1]}")
         ax.set_xlabel("MMACs (slimnas closed form)")
         ax.set_ylabel("test top-1 % (Fashion-MNIST, 10k)")
-        ax.legend(fontsize=7, loc="lower right")
+        if methods:
+            ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(file, dpi=120)
     plt.close(fig)

@@ -128,7 +128,8 @@ def cmd_bench_build(args) -> int:
         root=args.root, bins=args.bins, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, weight_decay=args.weight_decay, train_size=args.train_size,
         test_size=args.test_size, pad=args.pad, flip=args.flip, seed=args.seed,
-        device=args.device, progress=not args.no_progress, jobs=args.jobs)
+        device=args.device, progress=not args.no_progress, jobs=args.jobs,
+        held_out=args.held_out)
     print_json(res)
     return 0
 
@@ -293,6 +294,9 @@ def _add_bench_build(bsub) -> None:
     bb.add_argument("--weight-decay", type=float, default=5e-4)
     bb.add_argument("--train-size", type=int, default=None, help="stratified training subset")
     bb.add_argument("--test-size", type=int, default=None, help="stratified test subset")
+    bb.add_argument("--held-out", type=int, default=None,
+                    help="leave out the N training images a supernet config with "
+                         "data.held_out=N, data.held_out_seed=--seed scores on")
     bb.add_argument("--pad", type=int, default=2, help="random-crop padding")
     bb.add_argument("--flip", action="store_true", help="random horizontal flips")
     bb.add_argument("--seed", type=int, default=0)

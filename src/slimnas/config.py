@@ -47,6 +47,7 @@ DEFAULTS: dict[str, Any] = {
         "root": None,
         # a fraction in (0, 1) given as a float, or a whole count given as an integer
         "held_out": 0.2,  # fraction (or count) of the training set kept for scoring
+        "held_out_seed": None,  # chosen with this seed (null: the run's seed)
         "test_fraction": 0.2,  # carved off as the final test set when there is no test split
         "subset": None,  # keep only this fraction (or count) of the training part, stratified
         "subset_seed": 0,  # ... chosen with this seed, not the run's (with a test split,
@@ -326,7 +327,8 @@ _CHECKS: dict[str, Check] = {
     "rule": _STR, "rule_options": _MAP, "bins": _int(1), "min_bins": _int(1),
     "flops_bins": _BOOL, "flops_bins_min": _int(1), "complementary": _BOOL,
     "data.name": _STR, "data.root": _of(str, "a directory or null", nullable=True),
-    "data.held_out": fraction_or_count, "data.test_fraction": fraction_or_count,
+    "data.held_out": fraction_or_count, "data.held_out_seed": _nullable(_int()),
+    "data.test_fraction": fraction_or_count,
     "data.subset": _nullable(fraction_or_count), "data.subset_seed": _int(),
     "data.input_size": _nullable(_int(1)), "data.in_channels": _nullable(_int(1)),
     "data.pad": _int(0), "data.flip": _BOOL,

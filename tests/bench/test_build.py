@@ -139,3 +139,33 @@ def test_a_diverging_run_stops_the_build_keeping_finished_runs(tmp_path: Path, j
     assert all(v == v for runs in state["runs"].values() for v in runs.values())
     if out.exists():
         assert all(e["mean"] == e["mean"] for e in read_json(out).values())
+
+
+def test_held_out_build_trains_on_a_supernet_configs_training_part(tmp_path: Path) -> None:
+    """With --held-out, a run of `bench build` is exactly `train_width` on the training
+    part a supernet config (data.subset, data.held_out, data.held_out_seed) trains on."""
+    import torch
+
+    from slimnas.bench.build import train_width
+    from slimnas.config import load_config
+    from slimnas.data import load_test, to_float
+    from slimnas.width.context import build_context
+
+    out = tmp_path / "bench.json"
+    opts = {**TINY, "train_size": 200, "test_size": None}
+    build_benchmark(archs=1, seeds=1, out=out, held_out=50, seed=0, **opts)
+    meta = read_json(tmp_path / "bench.json.meta.json")
+    assert meta["recipe"]["held_out"] == 50 and meta["recipe"]["train_size"] == 150
+    (key, entry), = read_json(out).items()
+    cfg = load_config(None, ["seed=3", "space={name: cbm-mobilenet, width_mult: 0.0625}",
+                             "data.subset=200", "data.held_out=50", "data.held_out_seed=0"])
+    ctx = build_context(cfg, torch.device("cpu"))  # the run seed (3) does not move the split
+    assert len(ctx.train_x) == 150 and len(ctx.held_x) == 50
+    cfg["seed"] = 0
+    test = load_test(cfg)
+    space = get_space("cbm-mobilenet", bins=4, width_mult=0.0625, input_size=8,
+                      in_channels=1, num_classes=10)
+    top1 = train_width(space, key, 0, 0, (ctx.train_x, ctx.train_y,
+                                          to_float(test.x, ctx.mean, ctx.std), test.y),
+                       1, 64, 0.05, 5e-4, 2, False, torch.device("cpu"))
+    assert top1 == entry["acc"][0]

@@ -76,8 +76,13 @@ def build_benchmark(space: str, options: dict, archs: int, seeds: int, data: str
                     weight_decay: float = 5e-4, train_size: int | None = None,
                     test_size: int | None = None, pad: int = 2, flip: bool = False,
                     seed: int = 0, device: str = "auto", progress: bool = True,
-                    jobs: int = 1, log=sys.stderr) -> dict:
+                    jobs: int = 1, log=sys.stderr, held_out: int | None = None) -> dict:
     """Train and write the benchmark; returns {"out", "archs", "runs_done", "runs_trained"}.
+
+    `held_out`: leave out that many training images, drawn with `seed` exactly as a
+    supernet config with data.subset = train_size, data.held_out = held_out and
+    data.held_out_seed = seed holds them out, so the benchmark trains on the supernets'
+    training images and never on the ones they are scored on.
 
     `jobs` > 1 trains that many runs at once, each in its own process with one torch
     thread (a run's result depends only on its seed and the thread count, so a build with
@@ -92,7 +97,7 @@ def build_benchmark(space: str, options: dict, archs: int, seeds: int, data: str
     _check_arguments(out, partial, seeds=seeds, epochs=epochs, batch_size=batch_size,
                      bins=bins, jobs=jobs, lr=lr)
 
-    train, test = _load_data(data, root, train_size, test_size, seed)
+    train, test = _load_data(data, root, train_size, test_size, seed, held_out)
     _, c, h, _ = train.x.shape
     opts = {"in_channels": c, "input_size": h, "num_classes": train.num_classes, **options}
     wspace = get_space(space, bins=bins, min_bins=1, **opts)
@@ -103,6 +108,8 @@ def build_benchmark(space: str, options: dict, archs: int, seeds: int, data: str
               "epochs": epochs, "batch_size": batch_size, "lr": lr,
               "weight_decay": weight_decay, "train_size": len(train), "test_size": len(test),
               "pad": pad, "flip": flip, "seed": seed}
+    if held_out is not None:  # (absent otherwise: earlier partial builds stay resumable)
+        recipe["held_out"] = held_out
     keys, runs = _start_or_resume(partial, recipe, lambda: [
         wspace.key(w) for w in stratified_archs(wspace, archs, seed)])
     # before any training, and again on a resume (the recipe is the same): a partial
@@ -148,16 +155,23 @@ def _bar(total: int, initial: int, progress: bool):
 
 
 def _load_data(data: str, root: str | None, train_size: int | None, test_size: int | None,
-               seed: int):
+               seed: int, held_out: int | None = None):
     """(training images, test images): the training part as a supernet config with
-    data.subset = train_size sees it; `test_size` images of the test part."""
+    data.subset = train_size (and data.held_out = held_out, data.held_out_seed = seed:
+    without the held-out images) sees it; `test_size` images of the test part."""
     from slimnas.config import load_config
-    from slimnas.data import split_held_out, train_and_test
+    from slimnas.data import load_parts, split_held_out, train_and_test
 
     cfg = load_config(None, [])
     cfg["seed"] = seed
     cfg["data"].update({"name": data, "root": root, "subset": train_size})
-    train, test = train_and_test(cfg)
+    if held_out is not None:
+        if held_out < 1:
+            raise SlimnasError(f"--held-out must be >= 1, got {held_out}")
+        cfg["data"].update({"held_out": held_out, "held_out_seed": seed})
+        train, _, test = load_parts(cfg)
+    else:
+        train, test = train_and_test(cfg)
     if test_size is not None and test_size < len(test):
         _, test = split_held_out(test, int(test_size), seed)
     return train, test
@@ -222,24 +236,37 @@ class _Job:
     device: Any
 
     def run(self, key: str, s: int) -> float:
-        import torch
+        return train_width(self.wspace, key, s, self.seed, self.tensors, self.epochs,
+                           self.batch_size, self.lr, self.weight_decay, self.pad, self.flip,
+                           self.device)
 
-        from slimnas.data import Augment
-        from slimnas.retrain import retrain
-        from slimnas.runs import derived_seed
-        from slimnas.width.net import WidthNet
 
-        widths = self.wspace.parse(key)
-        run_seed = derived_seed(self.seed, "bench-build", key, s)
-        torch.manual_seed(run_seed)
-        net = WidthNet(self.wspace.spec, self.wspace.channels_of(widths), dynamic=False)
-        tensors = (t.to(self.device) for t in self.tensors)
-        stats = retrain(net.to(self.device), *tensors, self.epochs, self.batch_size, self.lr,
-                        weight_decay=self.weight_decay, seed=run_seed,
-                        augment=Augment(self.pad, self.flip), eval_each_epoch=False,
-                        measure_before=False, label=f"bench build run {key} seed {s}",
-                        lr_name="--lr")
-        return float(stats["held_out_top1"])
+def train_width(wspace, key: str, s: int, seed: int, tensors, epochs: int, batch_size: int,
+                lr: float, weight_decay: float, pad: int, flip: bool, device,
+                net_out: list | None = None) -> float:
+    """One benchmark run: the width `key` of `wspace` built fresh (seeded by `seed`, the
+    key and the run number `s`) and trained with the recipe; test top-1 %. `tensors`:
+    (train_x, train_y, test_x, test_y), normalised. Whoever trains a width this way gets
+    exactly a `bench build` entry's run (`net_out` receives the trained network)."""
+    import torch
+
+    from slimnas.data import Augment
+    from slimnas.retrain import retrain
+    from slimnas.runs import derived_seed
+    from slimnas.width.net import WidthNet
+
+    widths = wspace.parse(key)
+    run_seed = derived_seed(seed, "bench-build", key, s)
+    torch.manual_seed(run_seed)
+    net = WidthNet(wspace.spec, wspace.channels_of(widths), dynamic=False)
+    tensors = (t.to(device) for t in tensors)
+    stats = retrain(net.to(device), *tensors, epochs, batch_size, lr,
+                    weight_decay=weight_decay, seed=run_seed, augment=Augment(pad, flip),
+                    eval_each_epoch=False, measure_before=False,
+                    label=f"bench build run {key} seed {s}", lr_name="--lr")
+    if net_out is not None:
+        net_out.append(net)
+    return float(stats["held_out_top1"])
 
 
 _WORKER_JOB: _Job | None = None

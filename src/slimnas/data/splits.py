@@ -60,7 +60,9 @@ def _subset(data: ImageData, d: dict) -> ImageData:
 
 
 def _held(train: ImageData, cfg: dict) -> tuple[ImageData, ImageData]:
-    return split_held_out(train, _count(cfg["data"]["held_out"]), cfg["seed"])
+    seed = cfg["data"].get("held_out_seed")  # bnas configs have none
+    return split_held_out(train, _count(cfg["data"]["held_out"]),
+                          cfg["seed"] if seed is None else seed)
 
 
 def train_and_test(cfg: dict) -> tuple[ImageData, ImageData]:
