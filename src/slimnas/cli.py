@@ -129,7 +129,7 @@ def cmd_bench_build(args) -> int:
         lr=args.lr, weight_decay=args.weight_decay, train_size=args.train_size,
         test_size=args.test_size, pad=args.pad, flip=args.flip, seed=args.seed,
         device=args.device, progress=not args.no_progress, jobs=args.jobs,
-        held_out=args.held_out)
+        held_out=args.held_out, keys_file=args.keys)
     print_json(res)
     return 0
 
@@ -281,7 +281,11 @@ def _add_bench_build(bsub) -> None:
                     help="a built-in space (`slimnas spaces` lists their options)")
     bb.add_argument("--option", action="append", metavar="KEY=VALUE",
                     help="a space option, e.g. width_mult=0.25 (repeatable)")
-    bb.add_argument("--archs", type=int, required=True, help="architectures (FLOPs-stratified)")
+    bb.add_argument("--archs", type=int, default=None,
+                    help="architectures (FLOPs-stratified picks)")
+    bb.add_argument("--keys", default=None, metavar="FILE",
+                    help="build these width keys (JSON list or one a line), with or "
+                         "without --archs; rerun with more keys, archs or seeds to grow a build")
     bb.add_argument("--seeds", type=int, default=2, help="trainings per architecture")
     bb.add_argument("--data", required=True, metavar="DATA",
                     choices=LazyChoices(_dataset_names, _dataset_key), help="%(choices)s")

@@ -63,8 +63,14 @@ def test_build_writes_the_benchmark_format(tmp_path: Path) -> None:
     assert meta["recipe"]["epochs"] == 1 and meta["recipe"]["seeds"] == 2
     report = verify("mobilenet", out)
     assert (report["n_total"], report["n_exact"], report["built"]) == (3, 3, True)
-    with pytest.raises(SlimnasError, match="already exists"):
-        build_benchmark(archs=3, seeds=2, out=out, **TINY)
+    before = out.read_text()  # a finished build rerun unchanged: nothing to grow
+    assert build_benchmark(archs=3, seeds=2, out=out, **TINY)["runs_trained"] == 0
+    assert out.read_text() == before
+    other = tmp_path / "other.json"
+    other.write_text("{}")
+    with pytest.raises(SlimnasError, match="no slimnas bench build to grow"):
+        build_benchmark(archs=3, seeds=2, out=other, **TINY)
+    assert other.read_text() == "{}"
 
 
 def test_build_resumes_after_a_crash_without_retraining(tmp_path: Path, monkeypatch) -> None:
@@ -169,3 +175,33 @@ def test_held_out_build_trains_on_a_supernet_configs_training_part(tmp_path: Pat
                                           to_float(test.x, ctx.mean, ctx.std), test.y),
                        1, 64, 0.05, 5e-4, 2, False, torch.device("cpu"))
     assert top1 == entry["acc"][0]
+
+
+def test_a_build_grows_by_keys_and_seeds_without_retraining(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    first = build_benchmark(archs=2, seeds=1, out=out, **TINY)
+    assert first["runs_trained"] == 2
+    old = read_json(out)
+    more_seeds = build_benchmark(archs=2, seeds=2, out=out, **TINY)
+    assert more_seeds["runs_trained"] == 2  # seed 1 of each key only
+    grown = read_json(out)
+    assert set(grown) == set(old)
+    for k in old:
+        assert grown[k]["acc"][0] == old[k]["acc"][0] and len(grown[k]["acc"]) == 2
+    space = get_space("cbm-mobilenet", bins=4, width_mult=0.0625, input_size=8, in_channels=1)
+    new_key = next(space.key(w) for w in space.all_widths() if space.key(w) not in old)
+    keys = tmp_path / "keys.txt"
+    keys.write_text(f"{new_key}\n{next(iter(old))}\n")
+    by_keys = build_benchmark(archs=2, seeds=2, out=out, keys_file=keys, **TINY)
+    assert by_keys["runs_trained"] == 2 and by_keys["archs"] == 3
+    final = read_json(out)
+    assert set(final) == set(old) | {new_key}
+    assert all(final[k] == grown[k] for k in old)
+    assert read_json(tmp_path / "bench.json.meta.json")["recipe"]["archs"] == 3
+    with pytest.raises(SlimnasError, match="made with epochs=1, not 2"):
+        build_benchmark(archs=2, seeds=2, out=out, **{**TINY, "epochs": 2})
+    only_keys = tmp_path / "only.json"
+    res = build_benchmark(archs=None, seeds=1, out=only_keys, keys_file=keys, **TINY)
+    assert res["archs"] == 2 and set(read_json(only_keys)) == {new_key, next(iter(old))}
+    with pytest.raises(SlimnasError, match="--archs N"):
+        build_benchmark(archs=None, seeds=1, out=tmp_path / "x.json", **TINY)

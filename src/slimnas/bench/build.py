@@ -70,14 +70,21 @@ def _entry(accs: list[float], flops: int, params: int) -> dict:
             "flops": int(flops), "params": int(params)}
 
 
-def build_benchmark(space: str, options: dict, archs: int, seeds: int, data: str,
+def build_benchmark(space: str, options: dict, archs: int | None, seeds: int, data: str,
                     out: str | Path, root: str | None = None, bins: int = 4,
                     epochs: int = 3, batch_size: int = 64, lr: float = 0.05,
                     weight_decay: float = 5e-4, train_size: int | None = None,
                     test_size: int | None = None, pad: int = 2, flip: bool = False,
                     seed: int = 0, device: str = "auto", progress: bool = True,
-                    jobs: int = 1, log=sys.stderr, held_out: int | None = None) -> dict:
+                    jobs: int = 1, log=sys.stderr, held_out: int | None = None,
+                    keys_file: str | Path | None = None) -> dict:
     """Train and write the benchmark; returns {"out", "archs", "runs_done", "runs_trained"}.
+
+    The architectures: `archs` FLOPs-stratified picks and/or the width keys listed in
+    `keys_file` (a JSON list or one key a line). A build grows: rerun with more keys, a
+    larger `archs` or more `seeds` and otherwise the same recipe, and only the missing runs
+    are trained (finished entries are kept; an entry gains its new seeds when they are all
+    done). Any other setting that differs is refused, naming it.
 
     `held_out`: leave out that many training images, drawn with `seed` exactly as a
     supernet config with data.subset = train_size, data.held_out = held_out and
@@ -94,8 +101,10 @@ def build_benchmark(space: str, options: dict, archs: int, seeds: int, data: str
 
     out = Path(out)
     partial = out.with_name(out.name + ".partial")
+    if archs is None and keys_file is None:
+        raise SlimnasError("give --archs N (FLOPs-stratified picks), --keys FILE, or both")
     _check_arguments(out, partial, seeds=seeds, epochs=epochs, batch_size=batch_size,
-                     bins=bins, jobs=jobs, lr=lr)
+                     bins=bins, jobs=jobs, lr=lr, archs=1 if archs is None else archs)
 
     train, test = _load_data(data, root, train_size, test_size, seed, held_out)
     _, c, h, _ = train.x.shape
@@ -110,13 +119,20 @@ def build_benchmark(space: str, options: dict, archs: int, seeds: int, data: str
               "pad": pad, "flip": flip, "seed": seed}
     if held_out is not None:  # (absent otherwise: earlier partial builds stay resumable)
         recipe["held_out"] = held_out
-    keys, runs = _start_or_resume(partial, recipe, lambda: [
-        wspace.key(w) for w in stratified_archs(wspace, archs, seed)])
+    wanted = [] if archs is None else [wspace.key(w) for w in
+                                       stratified_archs(wspace, archs, seed)]
+    if keys_file is not None:
+        from slimnas.width.checkpoint import read_width_keys
+
+        wanted += [wspace.key(w) for w in read_width_keys(keys_file, wspace)]
+    keys, runs, kept = _start_or_resume(out, partial, recipe)
+    keys = list(dict.fromkeys([*keys, *wanted]))
+    seeds = max([seeds, *(len(r) for r in runs.values())])
+    recipe.update(archs=len(keys), seeds=seeds)
     # before any training, and again on a resume (the recipe is the same): a partial
     # <out> is always readable with its space
     atomic_write_json(meta_path(out), bench_meta(space, opts, bins, recipe))
-    if not partial.exists():
-        atomic_write_json(partial, {"recipe": recipe, "keys": keys, "runs": runs})
+    atomic_write_json(partial, {"recipe": recipe, "keys": keys, "runs": runs})
 
     dev = resolve_device(device)
     mean, std = channel_stats(train)
@@ -135,10 +151,10 @@ def build_benchmark(space: str, options: dict, archs: int, seeds: int, data: str
             runs.setdefault(key, {})[str(s)] = top1
             atomic_write_json(partial, {"recipe": recipe, "keys": keys, "runs": runs})
             if len(runs[key]) == seeds:  # an architecture is done: into <out> at once
-                _write_entries(out, keys, runs, seeds, wspace, model)
+                _write_entries(out, keys, runs, seeds, wspace, model, kept)
             bar.update(1)
             bar.set_postfix(arch=key, top1=f"{top1:.2f}")
-    entries = _write_entries(out, keys, runs, seeds, wspace, model)
+    entries = _write_entries(out, keys, runs, seeds, wspace, model, kept)
     partial.unlink(missing_ok=True)
     flops = [e["flops"] for e in entries.values()]
     return {"out": str(out), "archs": len(keys), "seeds": seeds,
@@ -181,9 +197,6 @@ def _check_arguments(out: Path, partial: Path, lr: float, **counts: int) -> None
     for name, v in counts.items():
         if v < 1:
             raise SlimnasError(f"--{name.replace('_', '-')} must be >= 1, got {v}")
-    if out.exists() and not partial.exists():
-        raise SlimnasError(f"{out} already exists and holds no unfinished build; "
-                           "choose another --out")
     if not out.parent.is_dir():
         raise SlimnasError(f"no such directory: {out.parent}")
     probe_writable(out.parent)
@@ -191,24 +204,44 @@ def _check_arguments(out: Path, partial: Path, lr: float, **counts: int) -> None
         raise SlimnasError(f"--lr must be > 0, got {lr!r}")
 
 
-def _start_or_resume(partial: Path, recipe: dict, new_keys) -> tuple[list[str], dict]:
-    """(architecture keys, finished runs) of an unfinished build with the same recipe, or
-    `new_keys()` and none for a new one."""
-    if not partial.exists():
-        return new_keys(), {}
-    state = read_json(partial)
-    if not isinstance(state, dict) or state.get("recipe", {}).get("format") != FORMAT:
-        raise SlimnasError(f"{partial} is not a slimnas bench build in progress")
-    old = state["recipe"]
+GROWABLE = ("archs", "seeds")  # may grow between runs of one build; the rest may not
+
+
+def _start_or_resume(out: Path, partial: Path, recipe: dict) -> tuple[list[str], dict, dict]:
+    """(architecture keys, finished runs, entries of <out> to keep until regrown) of the
+    build at `out`: an unfinished one (<out>.partial), a finished one (<out> and its meta,
+    when the recipe is the same but for GROWABLE), or a new one."""
+    if partial.exists():
+        state = read_json(partial)
+        if not isinstance(state, dict) or state.get("recipe", {}).get("format") != FORMAT:
+            raise SlimnasError(f"{partial} is not a slimnas bench build in progress")
+        _same_recipe(partial, state["recipe"], recipe)
+        kept = read_json(out) if out.is_file() else {}
+        return state["keys"], state["runs"], kept
+    if not out.exists():
+        return [], {}, {}
+    meta = read_json(meta_path(out)) if meta_path(out).is_file() else None
+    old = meta.get("recipe") if isinstance(meta, dict) else None
+    if not isinstance(old, dict) or old.get("format") != FORMAT:
+        raise SlimnasError(f"{out} already exists and is no slimnas bench build to grow; "
+                           "choose another --out")
+    _same_recipe(out, old, recipe)
+    entries = read_json(out)
+    runs = {k: {str(s): a for s, a in enumerate(e["acc"])} for k, e in entries.items()}
+    return list(entries), runs, entries
+
+
+def _same_recipe(where: Path, old: dict, recipe: dict) -> None:
     for key, value in recipe.items():
-        if old.get(key) != value:
-            raise SlimnasError(f"{partial}: this build was started with {key}="
-                               f"{old.get(key)!r}, not {value!r}; rerun it unchanged")
-    return state["keys"], state["runs"]
+        if key not in GROWABLE and old.get(key) != value:
+            raise SlimnasError(f"{where}: this build was made with {key}={old.get(key)!r}, "
+                               f"not {value!r}; only --archs, --keys and --seeds may grow it")
 
 
-def _write_entries(out: Path, keys: list[str], runs: dict, seeds: int, wspace, model) -> dict:
-    """Write every architecture whose seeds are all trained to `out`; returns the entries."""
+def _write_entries(out: Path, keys: list[str], runs: dict, seeds: int, wspace, model,
+                   kept: dict | None = None) -> dict:
+    """Write every architecture whose seeds are all trained to `out` (one still growing
+    keeps its entry from before, in `kept`); returns the entries."""
     entries = {}
     for k in keys:
         accs = runs.get(k, {})
@@ -216,6 +249,8 @@ def _write_entries(out: Path, keys: list[str], runs: dict, seeds: int, wspace, m
             ch = wspace.channels_of(wspace.parse(k))
             entries[k] = _entry([accs[str(s)] for s in range(seeds)], model.macs(ch),
                                 model.params(ch))
+        elif kept and k in kept:
+            entries[k] = kept[k]
     atomic_write_json(out, entries)
     return entries
 
