@@ -205,3 +205,13 @@ def test_a_build_grows_by_keys_and_seeds_without_retraining(tmp_path: Path) -> N
     assert res["archs"] == 2 and set(read_json(only_keys)) == {new_key, next(iter(old))}
     with pytest.raises(SlimnasError, match="--archs N"):
         build_benchmark(archs=None, seeds=1, out=tmp_path / "x.json", **TINY)
+
+
+def test_known_runs_are_taken_instead_of_trained(tmp_path: Path) -> None:
+    ref = build_benchmark(archs=2, seeds=2, out=tmp_path / "ref.json", **TINY)
+    entries = read_json(tmp_path / "ref.json")
+    key = next(iter(entries))
+    known = {key: {0: entries[key]["acc"][0]}, "1111111": {5: 50.0}}  # the second: unused
+    res = build_benchmark(archs=2, seeds=2, out=tmp_path / "b.json", known_runs=known, **TINY)
+    assert res["runs_trained"] == ref["runs_trained"] - 1
+    assert read_json(tmp_path / "b.json") == entries

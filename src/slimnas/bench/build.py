@@ -77,7 +77,8 @@ def build_benchmark(space: str, options: dict, archs: int | None, seeds: int, da
                     test_size: int | None = None, pad: int = 2, flip: bool = False,
                     seed: int = 0, device: str = "auto", progress: bool = True,
                     jobs: int = 1, log=sys.stderr, held_out: int | None = None,
-                    keys_file: str | Path | None = None) -> dict:
+                    keys_file: str | Path | None = None,
+                    known_runs: dict | None = None) -> dict:
     """Train and write the benchmark; returns {"out", "archs", "runs_done", "runs_trained"}.
 
     The architectures: `archs` FLOPs-stratified picks and/or the width keys listed in
@@ -85,6 +86,10 @@ def build_benchmark(space: str, options: dict, archs: int | None, seeds: int, da
     larger `archs` or more `seeds` and otherwise the same recipe, and only the missing runs
     are trained (finished entries are kept; an entry gains its new seeds when they are all
     done). Any other setting that differs is refused, naming it.
+
+    `known_runs` ({key: {run number: top-1 %}}): runs of this build's keys already trained
+    elsewhere with `train_width` under exactly this recipe (same data, seed, epochs, ...),
+    taken as they are instead of being trained again (the caller vouches for the recipe).
 
     `held_out`: leave out that many training images, drawn with `seed` exactly as a
     supernet config with data.subset = train_size, data.held_out = held_out and
@@ -127,6 +132,11 @@ def build_benchmark(space: str, options: dict, archs: int | None, seeds: int, da
         wanted += [wspace.key(w) for w in read_width_keys(keys_file, wspace)]
     keys, runs, kept = _start_or_resume(out, partial, recipe)
     keys = list(dict.fromkeys([*keys, *wanted]))
+    for key, known in (known_runs or {}).items():
+        if key in keys:
+            for s, top1 in known.items():
+                if int(s) < seeds:
+                    runs.setdefault(key, {}).setdefault(str(int(s)), float(top1))
     seeds = max([seeds, *(len(r) for r in runs.values())])
     recipe.update(archs=len(keys), seeds=seeds)
     # before any training, and again on a resume (the recipe is the same): a partial
