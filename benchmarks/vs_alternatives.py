@@ -358,9 +358,7 @@ class Seed:
 
 def method_cost(name: str, r: dict) -> float | None:
     """The method's own CPU seconds (its final training excluded)."""
-    if name.startswith("search"):
-        return r.get("supernet_cpu_s", 0) + r.get("search_cpu_s", 0)
-    if name == "greedy":
+    if name.startswith("search") or name == "greedy":
         return r.get("supernet_cpu_s", 0) + r.get("search_cpu_s", 0)
     if name.startswith("tp-l1"):
         return r.get("full_train_cpu_s", 0) + r.get("prune_cpu_s", 0)

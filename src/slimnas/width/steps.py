@@ -59,9 +59,14 @@ class StepCompute:
         return macs
 
     def step_macs(self, step: int) -> int:
+        return self.units_macs(plan_choices(self.space, self.rule, self.planner(step),
+                                            self.planner.seed, step))
+
+    def units_macs(self, units: list[list[list[PathSpec]]]) -> int:
+        """MACs of a step that trains `units` (plan_choices' output): the trainer, which
+        has them already, counts its steps with this."""
         trained = candidates = 0.0
-        for choices in plan_choices(self.space, self.rule, self.planner(step),
-                                    self.planner.seed, step):
+        for choices in units:
             sets = [sum(self.path_macs(p) for p in paths) for paths in choices]
             trained += fmean(sets)
             if len(sets) > 1:

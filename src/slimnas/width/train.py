@@ -153,7 +153,7 @@ def _train(cfg: dict, resume: bool, interrupt_at_step: int | None) -> dict:
                 means = D.mean_vector([width_losses[u] for u in plan.recorded], info, device)
                 for u, value in zip(plan.recorded, means, strict=True):
                     _keep_lowest(records, value, plan.widths[u], t["records"])
-            macs += compute.step_macs(step)
+            macs += compute.units_macs(units)
             run.advance(loss)
             if _mid_epoch_checkpoint(run.step, t["checkpoint_every_steps"], steps_per_epoch):
                 save()
