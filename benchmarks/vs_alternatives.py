@@ -36,10 +36,15 @@ for the search methods, full-width training + pruning for TP, the search (if any
 greedy and random; the final training is the same recipe for everyone and counted apart.
 
 Resumable: every finished unit (supernet, search, network) is kept under --dir and never
-redone; an interrupted supernet resumes; an interrupted network restarts. Results go to
-benchmarks/results/vs_alternatives.json (+ .png) after every finished network.
+redone; an interrupted supernet resumes; an interrupted network restarts. The default --dir
+is inside the repository (benchmarks/results/vs_alternatives_runs/, a few MB: unit JSONs,
+the full-width weights TP prunes, and each finished supernet without its optimiser state)
+so that the study, which outlives a session, is committed as it grows and continues on
+the next machine. Every unit records the machine it ran on (CPU seconds and bits are
+per machine). Results go to benchmarks/results/vs_alternatives.json (+ .png) after every
+finished network.
 
-    python benchmarks/vs_alternatives.py [--dir runs/vs_alternatives] [--seeds 0,1,2]
+    python benchmarks/vs_alternatives.py [--dir DIR] [--seeds 0,1,2]
     python benchmarks/vs_alternatives.py --report   # rewrite JSON + PNG from what is done
     python benchmarks/vs_alternatives.py --smoke --seeds 0 --dir /tmp/va --out /tmp/va.json
 """
@@ -92,6 +97,12 @@ def machine() -> dict:
         pass
     return {"platform": platform.platform(), "cpu": cpu, "torch": torch.__version__,
             "threads": torch.get_num_threads()}
+
+
+def unit_machine() -> dict:
+    """What a unit's record says of where it ran."""
+    m = machine()
+    return {"cpu": m["cpu"], "threads": m["threads"], "torch": m["torch"]}
 
 
 def base_config(args, seed: int, out: Path, rule: str = "bcnetv2", **train) -> dict:
@@ -157,9 +168,15 @@ class Seed:
             total_wall = summary["history"][-1]["seconds"]  # carried across a resume
             # a resumed run's earlier part: its wall time at this part's CPU/wall ratio
             spent = cpu if state is None else total_wall * cpu / max(wall, 1e-9)
+            # finished: what scoring, export and the prior need, without the optimiser's
+            # state (halves what the repository keeps)
+            final = load_checkpoint(ckpt)
+            atomic_torch_save({k: v for k, v in final.items()
+                               if k not in ("optimizer", "scheduler")}, ckpt)
             atomic_write_json(cost_file, {"cpu_s": spent, "resumed": state is not None,
                                           "wall_s": total_wall,
-                                          "compute_macs": summary["compute_macs"]})
+                                          "compute_macs": summary["compute_macs"],
+                                          "machine": unit_machine()})
             log(f"seed {self.seed}: supernet {kind} done, {spent:.0f} CPU s")
         loaded = load_supernet(ckpt)
         self._loaded[kind] = (loaded, read_json(cost_file)["cpu_s"])
@@ -201,7 +218,7 @@ class Seed:
                 note = "greedy's result left the window and it evaluated no in-window width"
         res = {"widths": list(best), "key": space.key(best), "flops_macs": flops_of(space, best),
                "budget_macs": budget.flops, "queries": evaluator.queries, "note": note,
-               "cpu_s": cpu_seconds() - c0}
+               "cpu_s": cpu_seconds() - c0, "machine": unit_machine()}
         atomic_write_json(out, res)
         return res
 
@@ -266,6 +283,7 @@ class Seed:
         if budget is not None:
             info.update(budget_macs=budget.flops, macs_fraction=info["macs"] / budget.flops,
                         in_window=budget.low <= info["macs"] <= budget.high)
+        info["machine"] = unit_machine()
         if keep_weights:
             atomic_torch_save(net.state_dict(), self.dir / f"{name}.pt")
         atomic_write_json(out, info)
@@ -299,27 +317,39 @@ class Seed:
         return net, info
 
     def run(self, budget_frac: float) -> None:
+        """Every method at one budget; a unit (supernet, search, full-width net) is made
+        only when a network that is not done yet needs it."""
         from slimnas.baselines import reinitialised, tp_prune, widest_uniform
         from slimnas.search.budget import Budget
         from slimnas.search.costs import flops_of
         from slimnas.search.sampling import LegalSampler
+        from slimnas.width.spaces import get_space
 
-        loaded, sn_cpu = self.supernet("bcnetv2")
-        space = loaded.ctx.space
+        space = get_space(SPACE["name"], bins=4, min_bins=1, num_classes=10,
+                          **{k: v for k, v in SPACE.items() if k != "name"})
         budget = Budget(round(budget_frac * flops_of(space, space.max_widths())), WINDOW)
         example = torch.zeros(1, SPACE["in_channels"], SPACE["input_size"], SPACE["input_size"])
         b = f"b{budget_frac}"
 
-        search = self.search("evolution", budget_frac)
-        cost = {"supernet_cpu_s": sn_cpu, "search_cpu_s": search["cpu_s"]}
         def scratch(widths, **extra):
             net, info = self.scratch(widths)
             return net, None, {**info, **extra}
 
-        self.network(f"{b}-search-scratch", lambda: scratch(search["widths"], **cost), budget)
-        self.network(f"{b}-search-finetune", lambda: (
-            self.inherited(search["widths"]), FT_LR, {"widths": search["widths"], **cost}),
-            budget)
+        def searched(kind: str) -> tuple:
+            """(the search's record, the method's cost: its supernet + its search)."""
+            found = self.search(kind, budget_frac)
+            _, sn_cpu = self.supernet("bcnetv2" if kind == "evolution" else "autoslim")
+            return found, {"supernet_cpu_s": sn_cpu, "search_cpu_s": found["cpu_s"]}
+
+        def search_scratch():
+            found, cost = searched("evolution")
+            return scratch(found["widths"], **cost)
+        self.network(f"{b}-search-scratch", search_scratch, budget)
+
+        def search_finetune():
+            found, cost = searched("evolution")
+            return self.inherited(found["widths"]), FT_LR, {"widths": found["widths"], **cost}
+        self.network(f"{b}-search-finetune", search_finetune, budget)
 
         def uniform():
             full, _ = self.full_net()
@@ -349,11 +379,33 @@ class Seed:
         self.network(f"{b}-random", lambda: scratch(
             LegalSampler(space, budget).sample(random.Random(self.seed), 1)[0]), budget)
 
-        greedy = self.search("greedy", budget_frac)
-        _, auto_cpu = self.supernet("autoslim")
-        self.network(f"{b}-greedy", lambda: scratch(
-            greedy["widths"], note=greedy["note"], supernet_cpu_s=auto_cpu,
-            search_cpu_s=greedy["cpu_s"]), budget)
+        def greedy():
+            found, cost = searched("greedy")
+            return scratch(found["widths"], note=found["note"], **cost)
+        self.network(f"{b}-greedy", greedy, budget)
+
+
+def import_results(args, file: str) -> None:
+    """Seed --dir with the networks a results JSON already reports (a study that began on
+    another machine, whose work directory is gone): each run's record as it was, with
+    the machine that file names; units already in --dir are kept."""
+    res = read_json(file)
+    n = 0
+    for frac, b in res["budgets"].items():
+        for method, m in b["methods"].items():
+            for r in m["runs"]:
+                seed = r["seed"]
+                out = Path(args.dir) / f"seed-{seed}" / f"b{frac}-{method}.json"
+                if out.is_file():
+                    continue
+                rec = {k: v for k, v in r.items() if k != "seed"}
+                rec.setdefault("machine", {"cpu": res["machine"]["cpu"],
+                                           "threads": res["machine"]["threads"],
+                                           "torch": res["machine"]["torch"]})
+                rec.setdefault("imported_from", str(file))
+                atomic_write_json(out, rec)
+                n += 1
+    log(f"imported {n} finished networks from {file}")
 
 
 def method_cost(name: str, r: dict) -> float | None:
@@ -369,7 +421,10 @@ def method_cost(name: str, r: dict) -> float | None:
 
 def report(args) -> dict:
     """Gather every finished network under --dir into the JSON and the PNG."""
-    out = {"benchmark": "vs_alternatives", "machine": machine(), "space": SPACE,
+    out = {"benchmark": "vs_alternatives", "machine": machine(),
+           "machines_note": "the study spans sessions and so machines: every run names its "
+                            "own (runs[].machine); CPU seconds compare only on one machine",
+           "space": SPACE,
            "data": "Fashion-MNIST: 30,000 training images per seed (35,000-image subset, "
                    "5,000 held out for supernet scoring), the full 10,000-image test split",
            "recipe": {"epochs": EPOCHS, "batch": BATCH, "lr_scratch": LR, "lr_finetune": FT_LR,
@@ -402,6 +457,8 @@ def report(args) -> dict:
                 "method_cpu_s": [method_cost(m, r) for r in rs],
                 "train_cpu_s": [r["train_cpu_s"] for r in rs], "runs": rs}
         budget_macs = next((v["runs"][0]["budget_macs"] for v in summary.values()), None)
+        for v in summary.values():
+            v["machines"] = [r.get("machine", {}).get("cpu") for r in v["runs"]]
         out["budgets"][frac] = {"budget_macs": budget_macs, "methods": summary}
     done = {s: None for s in seeds}
     full = [read_json(Path(args.dir) / f"seed-{s}" / "full.json") for s in sorted(done)
@@ -409,6 +466,7 @@ def report(args) -> dict:
     if full:
         acc = [f["test_top1"] for f in full]
         out["full_width"] = {"test_top1": acc, "mean": statistics.fmean(acc),
+                             "machines": [f.get("machine", {}).get("cpu") for f in full],
                              "macs": full[0]["macs"], "params": full[0]["params"]}
     path = Path(args.out)
     atomic_write_json(path, out)
@@ -441,12 +499,14 @@ def plot(res: dict, file: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--dir", default="runs/vs_alternatives")
+    ap.add_argument("--dir", default="benchmarks/results/vs_alternatives_runs")
     ap.add_argument("--root", default=None, help="Fashion-MNIST IDX directory")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default="benchmarks/results/vs_alternatives.json")
     ap.add_argument("--report", action="store_true", help="only rewrite the JSON and PNG")
+    ap.add_argument("--import-results", metavar="JSON",
+                    help="first seed --dir with the finished networks of a results JSON")
     ap.add_argument("--smoke", action="store_true",
                     help="a minutes-long check of every stage (tiny data, 1 epoch)")
     args = ap.parse_args()
@@ -454,6 +514,8 @@ def main() -> None:
         global EPOCHS, SUPERNET_EPOCHS, QUERIES, SUBSET, HELD_OUT
         EPOCHS, SUPERNET_EPOCHS, QUERIES, SUBSET, HELD_OUT = 1, 1, 8, 3000, 500
     torch.set_num_threads(args.threads)
+    if args.import_results:
+        import_results(args, args.import_results)
     if not args.report:
         for seed in (int(s) for s in args.seeds.split(",") if s):
             s = Seed(args, seed)
