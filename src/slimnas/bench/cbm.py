@@ -301,6 +301,9 @@ def load_bench(space: str, path: str | os.PathLike | None = None) -> dict[str, d
 def bench_space(space: str, **options) -> WidthSpace:
     """The width space of a benchmark space, 4 bins per group: digit d == d bins."""
     family = BENCH_SPACES.get(_resolve_space(space)).family
+    if options.get("round_to", 1) != 1:  # the benchmark measured its exact channel counts
+        raise SlimnasError(f"the Channel-Bench-Macro {family} space has its exact channel "
+                           f"counts: round_to must be 1, got {options['round_to']!r}")
     return get_space(family, bins=NUM_WIDTHS, min_bins=1, **options)
 
 

@@ -56,6 +56,7 @@ def load_supernet(path: str | Path, device: torch.device | None = None,
                     f"(scoring options: {', '.join(allowed) or 'none'})")
         cfg["rule_options"] = {**cfg["rule_options"], **rule_options}
     ctx = build_context(cfg, device)
+    _check_space(path, state.get("space"), ctx.space)
     supernet = build_supernet(ctx.space).to(ctx.device)
     supernet.load_state_dict(state["model"])
     supernet.eval()
@@ -63,6 +64,17 @@ def load_supernet(path: str | Path, device: torch.device | None = None,
                          cfg["score"]["recal_batches"], cfg["score"]["batch_size"],
                          recal_y=ctx.recal_y)
     return LoadedSupernet(supernet, ctx, cfg, scorer)
+
+
+def _check_space(path, stored: dict | None, space) -> None:
+    """The space rebuilt from the checkpoint's config must be the one it was trained on
+    (older checkpoints' descriptions lack round_to: theirs is 1)."""
+    if not isinstance(stored, dict):
+        return
+    trained = stored.get("round_to", 1)
+    if trained != space.round_to:
+        raise SlimnasError(f"{path} was trained on a space with round_to {trained!r}, its "
+                           f"config rebuilds round_to {space.round_to}: refusing to load it")
 
 
 def _check_model(path, stored: str | None, given: str | None) -> None:

@@ -38,13 +38,14 @@ def make_space(cfg: dict, data: ImageData) -> tuple[WidthSpace, object]:
     if cfg.get("model"):
         return _model_space(cfg, data, rule), rule
     options = {k: v for k, v in cfg["space"].items() if k != "name"}
+    round_to = options.pop("round_to", 1)  # the space's, not a family option
     _, c, h, _ = data.x.shape
     options.setdefault("in_channels", c)
     options.setdefault("input_size", h)
     options.setdefault("num_classes", data.num_classes)
     space = rule.make_space(cfg["space"]["name"], cfg["bins"], cfg["min_bins"],
                             flops_bins=cfg["flops_bins"], flops_bins_min=cfg["flops_bins_min"],
-                            **options)
+                            round_to=round_to, **options)
     return space, rule
 
 

@@ -2,9 +2,9 @@
 
 An export directory holds:
 
-- `arch.json`: the space, rule, width vector, path side, channel counts and the supernet
-  channel indices each group kept, closed-form FLOPs (MACs) and params, plus any `extra`
-  fields the caller adds (scores, why this path was chosen);
+- `arch.json`: the space (its `round_to` too), rule, width vector, path side, channel
+  counts and the supernet channel indices each group kept, closed-form FLOPs (MACs) and
+  params, plus any `extra` fields the caller adds (scores, why this path was chosen);
 - `model.pt`: the plain network's `state_dict` (tensors only: `weights_only=True` loads it);
 - `model.onnx` (optional): the same network for ONNX runtimes, dynamic batch axis.
 
@@ -76,6 +76,7 @@ def export_path(
         "bins": space.base_bins,
         "min_bins": space.min_bins,
         "enlarge": space.enlarge,
+        "round_to": space.round_to,
         "group_bins": list(space.bins),
         "rule": rule_name,
         "widths": list(path.widths),

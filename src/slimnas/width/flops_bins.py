@@ -12,6 +12,8 @@ The library's reading of the paper (which has no official code), rule by rule:
    to more bins); when none does, the nearest to the ideal overall. Then the cap: a group
    keeps at least `min_group_bins` bins (a 1-bin group would not be searched at all).
    Capped groups have cheaper bins than the band; `bin_flops_ratio` reports the spread.
+5. With `round_to` r, only bin counts K_g whose bins hold a multiple of r channels (K_g x r
+   divides C_g) are candidates, and the cap is at most C_g / r bins (r = 1: every divisor).
 
 The result is a per-group K0 (bins of interest); rules that enlarge the supernet (BCNetV2)
 add their m bins to every group on top.
@@ -40,8 +42,9 @@ def channel_costs(spec: NetSpec, channels: Sequence[int]) -> list[int]:
 
 
 def flops_sensitive_bins(spec: NetSpec, channels: Sequence[int], base_bins: int,
-                         min_group_bins: int = 2) -> tuple[int, ...]:
-    """Per-group bin counts K_g for groups of `channels` (each divisible by `base_bins`)."""
+                         min_group_bins: int = 2, round_to: int = 1) -> tuple[int, ...]:
+    """Per-group bin counts K_g for groups of `channels` (each divisible by `base_bins`, and
+    by `base_bins` x `round_to` for bins of a multiple of `round_to` channels)."""
     if min_group_bins < 1:
         raise SlimnasError(f"flops_bins_min must be >= 1, got {min_group_bins}")
     costs = channel_costs(spec, channels)
@@ -54,10 +57,13 @@ def flops_sensitive_bins(spec: NetSpec, channels: Sequence[int], base_bins: int,
         ratio = costs[top] / f
         ideal = s0 * 2 ** math.ceil(math.log2(ratio) - 1e-12)
         divisors = [d for d in range(1, c + 1) if c % d == 0]
+        fit = [d for d in divisors if c % (d * round_to) == 0]
+        if fit:  # bins of a multiple of round_to channels (a traced model's fixed width
+            divisors = fit  # that round_to does not divide: its spec's check_bins says so)
         # prefer bin counts whose bin cost stays in [1, 2) x the costliest group's bin
         band = [d for d in divisors if s0 * ratio - 1e-9 <= c / d < 2 * s0 * ratio - 1e-9]
         k = min(band or divisors, key=lambda d: (abs(c / d - ideal), -d))
-        lo = min(min_group_bins, c)
+        lo = min(min_group_bins, max(divisors))
         if k < lo:  # the cap: a group keeps at least `min_group_bins` bins
             k = min(d for d in divisors if d >= lo)
         out.append(k)

@@ -29,10 +29,15 @@ class WidthSpace:
 
     `base_bins` (K0) are the bins of interest; a rule that enlarges the supernet
     (BCNetV2) adds `min_bins` (m) bins and widens every group by (K0 + m) / K0.
+    `round_to` (r): every bin holds a multiple of r channels (widths deployed as multiples
+    of 8 or 16 run faster): a built-in group's full width is rounded to a multiple of K0 * r
+    (of its own K_g * r with `flops_bins`); a traced model's spec checks its fixed widths.
     """
 
     def __init__(self, spec: NetSpec, base_bins: int, min_bins: int = 1, enlarge: bool = False,
-                 flops_bins: bool = False, flops_bins_min: int = 2):
+                 flops_bins: bool = False, flops_bins_min: int = 2, round_to: int = 1):
+        if isinstance(round_to, bool) or not isinstance(round_to, int) or round_to < 1:
+            raise SlimnasError(f"round_to must be an integer >= 1, got {round_to!r}")
         if base_bins < 1:
             raise SlimnasError(f"bins must be >= 1, got {base_bins}")
         if not 1 <= min_bins <= base_bins:
@@ -43,16 +48,19 @@ class WidthSpace:
         self.enlarge = enlarge
         self.flops_bins = flops_bins
         self.flops_bins_min = flops_bins_min
+        self.round_to = round_to
         exact = getattr(spec, "exact_channels", False)  # a traced model: its weights fix them
         if exact:
             base = list(spec.base_channels)
-        else:  # round each group's full width to a multiple of K0 so bins are equal-sized
-            base = [max(base_bins, round(c / base_bins) * base_bins) for c in spec.base_channels]
+        else:  # round each group's full width to a multiple of K0 (x r) so bins are
+            unit = base_bins * round_to  # equal-sized (and each a multiple of r channels)
+            base = [max(unit, round(c / unit) * unit) for c in spec.base_channels]
         self.full_channels = tuple(base)  # the width that K0 bins (digit "max") stands for
         if flops_bins:  # per-group K0 from the FLOPs one channel costs (1.8)
             from slimnas.width.flops_bins import flops_sensitive_bins
 
-            group_k0 = flops_sensitive_bins(spec, base, base_bins, max(flops_bins_min, min_bins))
+            group_k0 = flops_sensitive_bins(spec, base, base_bins, max(flops_bins_min, min_bins),
+                                            round_to=round_to)
         else:
             group_k0 = tuple(base_bins for _ in base)
         if exact:  # fixed channel counts: the spec says whether these bins fit them
@@ -90,6 +98,7 @@ class WidthSpace:
             "min_bins": self.min_bins,
             "enlarge": self.enlarge,
             "flops_bins": self.flops_bins,
+            "round_to": self.round_to,
             "group_bins": list(self.group_base_bins),
         }
 

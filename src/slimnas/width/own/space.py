@@ -35,7 +35,7 @@ def from_model(model: nn.Module, example_input: torch.Tensor, bins: int = 4,
         raise SlimnasError("the model has no channel group slimnas can search; kept at full "
                            "width: " + "; ".join(spec.frozen))
     space = WidthSpace(spec, bins, min_bins, enlarge, flops_bins=flops_bins,
-                       flops_bins_min=flops_bins_min)
+                       flops_bins_min=flops_bins_min, round_to=round_to)
     _check_forward(space, example_input[:1])
     return space
 

@@ -58,7 +58,7 @@ class SharingRule(ABC):
         return [1.0 / len(paths)] * len(paths)
 
     def make_space(self, family: str, bins: int, min_bins: int, **options) -> WidthSpace:
-        """`options`: the family's, plus get_space's flops_bins / flops_bins_min."""
+        """`options`: the family's, plus get_space's flops_bins / flops_bins_min / round_to."""
         from slimnas.width.spaces import get_space
 
         return get_space(family, bins=bins, min_bins=min_bins, enlarge=self.enlarges, **options)

@@ -71,12 +71,15 @@ def _option_problem(key: str, value, default) -> str | None:
 
 def get_space(
     name: str, bins: int = 4, min_bins: int = 1, enlarge: bool = False,
-    flops_bins: bool = False, flops_bins_min: int = 2, **options
+    flops_bins: bool = False, flops_bins_min: int = 2, round_to: int = 1, **options
 ) -> WidthSpace:
     """A width space of a registered family; `enlarge` widens it by (bins+min_bins)/bins,
-    `flops_bins` gives every group its FLOPs-sensitive bin count (flops_bins.py)."""
+    `flops_bins` gives every group its FLOPs-sensitive bin count (flops_bins.py),
+    `round_to` makes every bin a multiple of that many channels (WidthSpace)."""
     for key, value in (("bins", bins), ("min_bins", min_bins), ("flops_bins_min", flops_bins_min)):
         if isinstance(value, bool) or not isinstance(value, int):  # ranges: WidthSpace's
             raise SlimnasError(f"{key} must be an integer, got {value!r}")
+    if isinstance(round_to, bool) or not isinstance(round_to, int) or round_to < 1:
+        raise SlimnasError(f"round_to must be an integer >= 1, got {round_to!r}")
     return WidthSpace(build_spec(name, **options), bins, min_bins, enlarge,
-                      flops_bins=flops_bins, flops_bins_min=flops_bins_min)
+                      flops_bins=flops_bins, flops_bins_min=flops_bins_min, round_to=round_to)
