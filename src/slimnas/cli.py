@@ -39,7 +39,61 @@ def cmd_run(args) -> int:
           f"test top-1 {w['test_top1_retrained']:.2f} % after retraining", file=sys.stderr)
     print(f"uniform {u['key']}: {u['flops_macs'] / 1e6:.3f} MFLOPs (MACs), "
           f"test top-1 {u['test_top1_retrained']:.2f} % after retraining", file=sys.stderr)
+    for name, n in (("winner ", w), ("uniform", u)):
+        if "latency_ms_measured" in n:
+            print(f"{name} {n['key']}: latency {n['latency_ms_predicted']:.3f} ms predicted, "
+                  f"{n['latency_ms_measured']:.3f} ms measured", file=sys.stderr)
     print(f"report: {cfg['out']}/result.json", file=sys.stderr)
+    return 0
+
+
+def _latency_space(args):
+    """The config's space (as `slimnas run` builds it) and the config."""
+    from slimnas.config import load_config
+    from slimnas.data import load_split
+    from slimnas.width.context import make_space
+
+    config, overrides = config_and_overrides(args)
+    cfg = load_config(config, overrides)
+    return make_space(cfg, load_split(cfg)[0])[0], cfg
+
+
+def cmd_latency_build(args) -> int:
+    from slimnas.latency import build_table
+    from slimnas.runs import resolve_device, torch_threads
+
+    space, cfg = _latency_space(args)
+    threads = args.threads if args.threads is not None else cfg["threads"]
+    if threads < 1:
+        raise SlimnasError("--threads must be >= 1 (a table is measured at a thread count)")
+    device = args.device or str(resolve_device(cfg["device"]))
+    with torch_threads(threads):
+        table = build_table(space, args.out, args.batch, threads, device, args.min_run_time,
+                            seed=cfg["seed"], log=lambda line: print(f"latency: {line}",
+                                                                      file=sys.stderr))
+    print_json({"out": args.out, "terms": len(table["terms"]),
+                "entries": len(table["entries"]), "constant_ms": table["constant_ms"],
+                "batch": table["batch"], "threads": table["threads"],
+                "machine": table["machine"]})
+    return 0
+
+
+def cmd_latency_check(args) -> int:
+    from slimnas.io import atomic_write_json
+    from slimnas.latency import check_predictions, check_table, load_table
+    from slimnas.runs import torch_threads
+
+    space, cfg = _latency_space(args)
+    table = load_table(args.table)
+    check_table(table, space, table["threads"], source=args.table)
+    if args.n < 2:
+        raise SlimnasError("--n must be >= 2 (a rank correlation needs two widths)")
+    with torch_threads(table["threads"]):
+        res = check_predictions(space, table, args.n, args.seed, table["machine"]["device"],
+                                log=lambda line: print(f"latency: {line}", file=sys.stderr))
+    if args.out:
+        atomic_write_json(args.out, res)
+    print_json({k: v for k, v in res.items() if k != "widths"})
     return 0
 
 
@@ -312,8 +366,37 @@ def _add_bench_build(bsub) -> None:
                     "finished runs are kept in <out>.partial")
 
 
+def _add_latency_commands(sub) -> None:
+    lat = sub.add_parser("latency", help="per-layer latency tables: search under a latency "
+                         "budget measured on this machine")
+    lsub = lat.add_subparsers(dest="latency_command", required=True, parser_class=Parser)
+    b = lsub.add_parser("build", help="measure a space's per-layer latency table (resumable)")
+    c = lsub.add_parser("check", help="the table's predictions against whole networks")
+    for q in (b, c):
+        q.add_argument("config", nargs="?", help="YAML config naming the space (default: the "
+                       "digits demo's)")
+        q.add_argument("overrides", nargs="*", help="key=value overrides, e.g. "
+                       "space.width_mult=1.0")
+    b.add_argument("--out", required=True, help="table JSON (an unfinished one is resumed)")
+    b.add_argument("--batch", type=int, default=1, help="images per forward (default 1)")
+    b.add_argument("--threads", type=int, default=None,
+                   help="torch threads (default: the config's threads)")
+    b.add_argument("--device", default=None, help="cpu or cuda[:N] (default: the config's)")
+    b.add_argument("--min-run-time", type=float, default=0.1,
+                   help="seconds of timing per entry (torch.utils.benchmark blocks)")
+    b.set_defaults(fn=cmd_latency_build, resume_hint="rerun the same command to measure "
+                   "only what is missing")
+    c.add_argument("--table", required=True, help="a finished `latency build` table")
+    c.add_argument("--n", type=int, default=50, help="random widths to measure (default 50)")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--out", default=None, help="also write the full report (JSON) here")
+    c.set_defaults(fn=cmd_latency_check)
+
+
 def _add_other_commands(sub) -> None:
     from slimnas.width.sharing import rule_names
+
+    _add_latency_commands(sub)
 
     f = sub.add_parser("fairness", help="count bin usage of a rule's real sampler")
     f.add_argument("--rule", required=True, choices=rule_names(),

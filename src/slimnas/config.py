@@ -82,7 +82,10 @@ DEFAULTS: dict[str, Any] = {
     "score": {"recal_batches": 10, "batch_size": 64},  # BN recalibration on 640 images
     # the main job (`slimnas run`): search under a FLOPs budget, export, retrain, compare
     "search": {
-        "budget": "0.5",  # a fraction of the full-width FLOPs (MACs), or "150M", "1.2G"
+        "budget": "0.5",  # a fraction of the full width's cost, or "150M", "1.2G" (MACs,
+        # params) or "5ms" (latency)
+        "cost": "macs",  # what the budget counts: macs | params | latency (needs latency_table)
+        "latency_table": None,  # a `slimnas latency build` table (search.cost latency)
         "window": [0.8, 1.0],  # legal FLOPs = window x budget
         "searcher": "evolution",  # any of slimnas.search.searcher_names()
         "init": "prior",  # prior (from the supernet's loss records) | random
@@ -274,14 +277,17 @@ def check_fraction_or_count(key: str, value: Any) -> None:
 
 
 def _budget(v: Any) -> str | None:
-    from slimnas.search.budget import parse_budget
+    from slimnas.latency import LatencyCost
+    from slimnas.search.budget import parse_budget, parse_cost_budget
 
-    try:
-        parse_budget(v, 1)
-    except SlimnasError:
-        return "a positive fraction of the full-width FLOPs or MACs with an optional " \
-               "K/M/G suffix (0.5, 150M, 1.2G)"
-    return None
+    for cost in (None, LatencyCost):
+        try:
+            parse_budget(v, 1) if cost is None else parse_cost_budget(v, 1, cost)
+            return None
+        except SlimnasError:
+            pass
+    return "a positive fraction of the full width's cost, a count with an optional " \
+           "K/M/G suffix (0.5, 150M, 1.2G) or a latency with its unit (5ms, 800us)"
 
 
 def _macs(v: Any) -> str | None:
@@ -341,6 +347,8 @@ _CHECKS: dict[str, Check] = {
     "train.full_net_every": _int(0), "train.compute": _nullable(_macs),
     "score.recal_batches": _int(1), "score.batch_size": _int(1),
     "search.budget": _budget, "search.window": _window, "search.searcher": _STR,
+    "search.cost": _of(str, "macs, params or latency", choices=("macs", "params", "latency")),
+    "search.latency_table": _of(str, "a latency table's path", nullable=True),
     "search.init": _of(str, "prior or random", choices=("prior", "random")),
     "search.queries": _int(1), "search.options": _MAP,
     "search.prior.lam": _num(0), "search.prior.target": _num(0, above=True),

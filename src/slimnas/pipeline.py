@@ -49,17 +49,22 @@ FORMAT = "slimnas-run/1"
 NETWORKS = ("winner", "uniform")
 
 
-def run(cfg: dict, progress: bool = True, log: TextIO | None = sys.stderr) -> dict:
+_STDERR = object()  # the default `log`: sys.stderr as it is when `run` is called
+
+
+def run(cfg: dict, progress: bool = True, log: TextIO | None = _STDERR) -> dict:  # type: ignore[assignment]
     """Run (or resume) the whole pipeline as `cfg` says; returns the content of result.json.
 
-    `log` gets one line per stage (None: silent)."""
+    `log` gets one line per stage (None: silent; default: sys.stderr at call time)."""
+    if log is _STDERR:
+        log = sys.stderr
     check_config(cfg)
     with torch_threads(cfg["threads"]):
         return _run(cfg, progress, log)
 
 
 def _run(cfg: dict, progress: bool, log: TextIO | None) -> dict:
-    from slimnas.search.budget import Budget, check_feasible, parse_budget
+    from slimnas.search.budget import Budget, check_feasible, parse_cost_budget
     from slimnas.search.costs import flops_of
     from slimnas.search.searchers import get_searcher
 
@@ -81,7 +86,9 @@ def _run(cfg: dict, progress: bool, log: TextIO | None) -> dict:
     def flops(w) -> int:
         return flops_of(space, w)
 
-    budget = Budget(parse_budget(s["budget"], flops(space.max_widths())), tuple(s["window"]))
+    cost = search_cost(cfg, space)  # a latency table that does not fit fails here
+    budget = Budget(parse_cost_budget(s["budget"], cost.of(space, space.max_widths()), cost),
+                    tuple(s["window"]), cost)
     check_feasible(space, budget)  # an impossible budget fails before any work
     _start_or_resume(out, cfg)
     if (out / "result.json").is_file():
@@ -110,12 +117,12 @@ def _run(cfg: dict, progress: bool, log: TextIO | None) -> dict:
     best = space.validate(search["winner"]["widths"])
 
     # 3-4. export the winner and the uniform baseline, retrain both with one recipe
-    uniform = _uniform_widths(space, budget, flops)
+    uniform = _uniform_widths(space, budget, lambda w: budget.of(space, w))
     nets = {}
     for i, (name, widths) in enumerate(zip(NETWORKS, (best, uniform), strict=True), 3):
         nets[name] = _network_stage(out, name, widths, cfg, loaded, flops, progress,
-                                    lambda line, i=i: say(f"[{i}/4] {line}"))
-    res = {"budget_flops_macs": budget.flops, "searcher": s["searcher"], "init": s["init"],
+                                    lambda line, i=i: say(f"[{i}/4] {line}"), budget.cost)
+    res = {**_budget_fields(budget), "searcher": s["searcher"], "init": s["init"],
            "queries": search["queries"], "winner": nets["winner"], "uniform": nets["uniform"],
            "test_set": "the dataset's test split" if has_test_split(cfg["data"]) else
            f"{cfg['data']['test_fraction']} of the training data, never trained on or scored",
@@ -169,17 +176,45 @@ def _search_stage(out: Path, cfg: dict, loaded, searcher, budget, flops, ckpt: P
     evaluator = CachedEvaluator(_Counted(loaded.scorer, bar), max_queries=s["queries"])
     result = searcher.search(space, evaluator, budget, random.Random(cfg["seed"]), init=init)
     bar.close()
-    history = [_macs_named(h) for h in result.history]
+    history = [_cost_named(h, budget.cost, space) for h in result.history]
     best = tuple(result.best)
+    winner = {"key": space.key(best), "widths": list(best), "flops_macs": flops(best)}
+    if budget.cost.name != "macs":
+        winner[budget.cost.field] = budget.of(space, best)
     search = {
-        "budget_flops_macs": budget.flops, "window": list(budget.window),
+        **_budget_fields(budget), "window": list(budget.window),
         "searcher": s["searcher"], "init": s["init"], "queries": evaluator.queries,
-        "winner": {"key": space.key(best), "widths": list(best), "flops_macs": flops(best)},
-        "candidates": history,
+        "winner": winner, "candidates": history,
     }
     atomic_write_json(out / "search.json", search)
-    _plots(out, history, budget, best, flops(best))
+    _plots(out, history, budget, best)
     return search
+
+
+def search_cost(cfg: dict, space):
+    """The cost a run's budget counts (search.cost): MACs, params, or the predicted latency
+    of search.latency_table, refused unless it was measured for this space and threads."""
+    from slimnas.search.costs import MACS, PARAMS
+
+    s = cfg["search"]
+    if s["cost"] == "macs":
+        return MACS
+    if s["cost"] == "params":
+        return PARAMS
+    from slimnas.latency import LatencyCost, check_table, load_table
+
+    if not s["latency_table"]:
+        raise SlimnasError("search.cost latency needs search.latency_table: a table made by "
+                           "`slimnas latency build` for this space")
+    table = load_table(s["latency_table"])
+    check_table(table, space, cfg["threads"], source=s["latency_table"])
+    return LatencyCost(table, space)
+
+
+def _budget_fields(budget) -> dict:
+    """The budget as the JSON states it: budget_flops_macs, budget_params or
+    budget_latency_ms_predicted, and the cost's name."""
+    return {f"budget_{budget.cost.field}": budget.flops, "cost": budget.cost.name}
 
 
 def prior_sampler(cfg: dict, space, records, budget):
@@ -188,7 +223,7 @@ def prior_sampler(cfg: dict, space, records, budget):
     from slimnas.search.prior import PriorSampler
 
     return PriorSampler(space, records, budget.flops, budget.window, **cfg["search"]["prior"],
-                        seed=cfg["seed"])
+                        seed=cfg["seed"], cost=budget.cost)
 
 
 class _Counted:
@@ -203,16 +238,21 @@ class _Counted:
         return value
 
 
-def _macs_named(h: dict) -> dict:
-    """A search-history row with its FLOPs named as what they are (MACs)."""
+def _cost_named(h: dict, cost, space) -> dict:
+    """A search-history row with its cost named as what it is (flops_macs, params,
+    latency_ms_predicted); MACs are always given."""
+    from slimnas.search.costs import flops_of
+
     row = dict(h)
     if "flops" in row:
-        row["flops_macs"] = row.pop("flops")
+        row[cost.field] = row.pop("flops")
+    if "flops_macs" not in row:
+        row["flops_macs"] = flops_of(space, row["widths"])
     return row
 
 
 def _network_stage(out: Path, name: str, widths, cfg: dict, loaded, flops, progress: bool,
-                   say) -> dict:
+                   say, cost=None) -> dict:
     """Export `widths` and retrain it into `out/name`; the directory appears complete or not
     at all, so an interrupted stage is redone from its start on the next run."""
     space = loaded.ctx.space
@@ -245,6 +285,7 @@ def _network_stage(out: Path, name: str, widths, cfg: dict, loaded, flops, progr
     model = cost_model(space.spec)
     info = {"key": key, "widths": list(widths), "flops_macs": flops(widths),
             "params": model.params(space.channels_of(widths)),
+            **_latency_fields(cost, space, widths, net),
             "supernet_score": supernet_score,
             "test_top1_inherited": stats["held_out_top1_before"],
             "test_top1_retrained": stats["held_out_top1"],
@@ -253,6 +294,27 @@ def _network_stage(out: Path, name: str, widths, cfg: dict, loaded, flops, progr
     os.replace(work / "net", done)
     work.rmdir()
     return info
+
+
+def _latency_fields(cost, space, widths, net) -> dict:
+    """With a latency budget: the table's prediction and the exported network measured as
+    the table was (its batch, threads and device)."""
+    if cost is None or cost.name != "latency":
+        return {}
+    import torch
+
+    from slimnas.latency import measure
+    from slimnas.runs import torch_threads
+
+    t = cost.table
+    spec = space.spec
+    with torch_threads(t["threads"]):
+        measured = measure(copy.deepcopy(net).cpu() if t["machine"]["device"] == "cpu"
+                           else copy.deepcopy(net), (spec.in_channels, spec.input_size,
+                                                     spec.input_size),
+                           t["batch"], t["threads"], torch.device(t["machine"]["device"]),
+                           t["min_run_time"])
+    return {"latency_ms_predicted": cost.of(space, widths), "latency_ms_measured": measured}
 
 
 def _uniform_widths(space, budget, flops) -> tuple[int, ...]:
@@ -264,20 +326,39 @@ def _uniform_widths(space, budget, flops) -> tuple[int, ...]:
     return space.uniform_widths(max(fits))
 
 
-def _plots(out: Path, history: list[dict], budget, best, best_flops: int) -> None:
+def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The (cost, score) points no other point beats on both (lower cost, higher score),
+    by increasing cost."""
+    front: list[tuple[float, float]] = []
+    for c, v in sorted(points, key=lambda p: (p[0], -p[1])):
+        if not front or v > front[-1][1]:
+            front.append((c, v))
+    return front
+
+
+def _plots(out: Path, history: list[dict], budget, best) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    cost = budget.cost
+    scale, xlabel = {"macs": (1e6, "MFLOPs (multiply-accumulates)"),
+                     "params": (1e6, "M params"),
+                     "latency": (1.0, "predicted latency (ms per batch, the table's)")
+                     }[cost.name]
+    xs = [h[cost.field] / scale for h in history]
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.scatter([h["flops_macs"] / 1e6 for h in history], [h["score"] for h in history], s=12,
-               alpha=0.6, label="candidates")
-    ax.axvline(budget.flops / 1e6, color="k", ls="--", label="budget")
-    ax.axvspan(budget.low / 1e6, budget.high / 1e6, color="k", alpha=0.06, label="window")
-    best_score = max(h["score"] for h in history if tuple(h["widths"]) == tuple(best))
-    ax.scatter([best_flops / 1e6], [best_score], marker="*", s=200, color="C3", label="winner")
-    ax.set_xlabel("MFLOPs (multiply-accumulates)")
+    ax.scatter(xs, [h["score"] for h in history], s=12, alpha=0.6, label="candidates")
+    front = pareto_front(list(zip(xs, [h["score"] for h in history], strict=True)))
+    ax.step([p[0] for p in front], [p[1] for p in front], where="post", color="C2", lw=1,
+            label="Pareto front")
+    ax.axvline(budget.flops / scale, color="k", ls="--", label="budget")
+    ax.axvspan(budget.low / scale, budget.high / scale, color="k", alpha=0.06, label="window")
+    best_row = next(h for h in history if tuple(h["widths"]) == tuple(best))
+    ax.scatter([best_row[cost.field] / scale], [best_row["score"]], marker="*", s=200,
+               color="C3", label="winner")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("supernet score (held-out top-1 %)")
     ax.legend(loc="lower right")
     fig.tight_layout()

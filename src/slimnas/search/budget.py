@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from slimnas.errors import SlimnasError
-from slimnas.search.costs import all_widths_array, flops_batch, flops_of
+from slimnas.search.costs import MACS, all_widths_array
 from slimnas.search.members import Members, as_members
 from slimnas.width.space import WidthSpace
 
@@ -50,12 +50,54 @@ def parse_budget(text: str | float, full_flops: int) -> int:
     return int(value)
 
 
+_LATENCY = re.compile(r"^([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)(ms|us|s)?$")
+_TIME_UNITS = {"ms": 1.0, "us": 1e-3, "s": 1e3}
+
+
+def parse_cost_budget(text: str | float, full: float, cost=MACS) -> float:
+    """A budget in `cost`'s units: MACs and params as `parse_budget` reads them (a count
+    with an optional K/M/G suffix, or a fraction in (0, 1] of the full width's); latency
+    as milliseconds with a unit ("5ms", "800us", "0.005s") or a fraction in (0, 1] of the
+    full width's predicted latency."""
+    if cost.name != "latency":
+        return parse_budget(text, full)
+    if isinstance(text, bool) or not isinstance(text, (str, int, float)):
+        raise SlimnasError(f"bad latency budget {text!r}: expected e.g. 5ms, 800us or 0.5")
+    raw = text.strip().lower().replace(" ", "") if isinstance(text, str) else repr(text)
+    m = _LATENCY.match(raw)
+    if not m:
+        raise SlimnasError(f"bad latency budget {text!r}: expected a time with its unit "
+                           "(5ms, 800us, 0.005s) or a fraction in (0, 1] of the full width's "
+                           "predicted latency (0.5)")
+    value = float(m.group(1))
+    if not math.isfinite(value) or value <= 0:
+        raise SlimnasError(f"bad latency budget {text!r}: it must be positive")
+    if m.group(2):
+        return value * _TIME_UNITS[m.group(2)]
+    if value <= 1:
+        return value * full
+    raise SlimnasError(f"bad latency budget {text!r}: give its unit (e.g. {value:g}ms) or a "
+                       "fraction in (0, 1]")
+
+
 @dataclass(frozen=True)
 class Budget:
-    """A FLOPs budget and its legal window [window[0] * flops, window[1] * flops]."""
+    """A budget and its legal window [window[0] * flops, window[1] * flops].
 
-    flops: int
+    `flops` is the budget in `cost`'s units: MACs (the default), params, or predicted
+    milliseconds with a latency table's cost (`slimnas.latency.LatencyCost`)."""
+
+    flops: float
     window: tuple[float, float] = (0.8, 1.0)
+    cost: object = field(default=MACS, compare=False)
+
+    def of(self, space: WidthSpace, widths) -> float:
+        """The cost of one width vector, in the budget's units."""
+        return self.cost.of(space, widths)
+
+    def batch(self, space: WidthSpace, widths: np.ndarray) -> np.ndarray:
+        """(N,) costs of (N, G) width vectors."""
+        return self.cost.batch(space, widths)
 
     def __post_init__(self) -> None:
         lo, hi = (float(v) for v in self.window)
@@ -82,7 +124,10 @@ class Budget:
         return flops <= self.high
 
     def describe(self) -> str:
-        return f"{self.flops:,} MACs, window [{self.low:,.0f}, {self.high:,.0f}]"
+        if self.cost is MACS:
+            return f"{self.flops:,} MACs, window [{self.low:,.0f}, {self.high:,.0f}]"
+        d = self.cost.describe
+        return f"{d(self.flops)}, window [{d(self.low)}, {d(self.high)}]"
 
 
 def check_feasible(space: WidthSpace, budget: Budget, window: bool = True,
@@ -98,41 +143,45 @@ def check_feasible(space: WidthSpace, budget: Budget, window: bool = True,
     if members is not None:
         _check_members(space, budget, window, members)
         return
-    smallest = flops_of(space, space.min_widths())
+    d = budget.cost.describe
+    smallest = budget.of(space, space.min_widths())
     if smallest > budget.high:
         raise SlimnasError(
-            f"infeasible budget {budget.flops:,} MACs (window high {budget.high:,.0f}): the "
-            f"smallest possible FLOPs of this space are {smallest:,} MACs"
+            f"infeasible budget {d(budget.flops)} (window high {d(budget.high)}): the "
+            f"smallest possible {budget.cost.label} of this space: {d(smallest)}"
         )
     if not window:
         return
-    largest = flops_of(space, space.max_widths())
+    largest = budget.of(space, space.max_widths())
     if largest < budget.low:
         raise SlimnasError(
-            f"unreachable window [{budget.low:,.0f}, {budget.high:,.0f}] MACs: the largest "
-            f"possible FLOPs of this space are {largest:,} MACs; lower the budget or the window"
+            f"unreachable window [{d(budget.low)}, {d(budget.high)}]: the largest "
+            f"possible {budget.cost.label} of this space: {d(largest)}; lower the budget or "
+            "the window"
         )
     grid = all_widths_array(space, FEASIBILITY_ENUM_LIMIT)
     if grid is not None:
-        f = flops_batch(space, grid)
+        f = budget.batch(space, grid)
         if not np.any((f >= budget.low) & (f <= budget.high)):
             raise SlimnasError(
-                f"unreachable window [{budget.low:,.0f}, {budget.high:,.0f}] MACs: none of the "
-                f"{len(grid):,} width vectors of this space has FLOPs inside it; widen the window"
+                f"unreachable window [{d(budget.low)}, {d(budget.high)}]: none of the "
+                f"{len(grid):,} width vectors of this space has its {budget.cost.label} inside "
+                "it; widen the window"
             )
 
 
 def _check_members(space: WidthSpace, budget: Budget, window: bool, members: Members) -> None:
-    f = flops_batch(space, members.array)
-    lo, hi = int(f.min()), int(f.max())
+    d = budget.cost.describe
+    f = budget.batch(space, members.array)
+    lo, hi = f.min(), f.max()
     if lo > budget.high:
         raise SlimnasError(
-            f"infeasible budget {budget.flops:,} MACs (window high {budget.high:,.0f}): the "
-            f"smallest FLOPs of {members.source} are {lo:,} MACs"
+            f"infeasible budget {d(budget.flops)} (window high {d(budget.high)}): the "
+            f"smallest {budget.cost.label} of {members.source}: {d(lo)}"
         )
     if window and not np.any((f >= budget.low) & (f <= budget.high)):
         raise SlimnasError(
-            f"unreachable window [{budget.low:,.0f}, {budget.high:,.0f}] MACs: none of "
-            f"{members.source} (FLOPs {lo:,} to {hi:,} MACs) lies inside it; change the "
-            "budget or widen the window"
+            f"unreachable window [{d(budget.low)}, {d(budget.high)}]: none of "
+            f"{members.source} ({budget.cost.label} {d(lo)} to {d(hi)}) lies inside it; "
+            "change the budget or widen the window"
         )

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from slimnas.flops import cost_model
+from slimnas.flops import NONE, cost_model
 from slimnas.width.space import WidthSpace
 
 
@@ -44,3 +44,121 @@ def all_widths_array(space: WidthSpace, limit: int) -> np.ndarray | None:
             for lo, hi in zip(space.c_min, space.c_max, strict=True)]
     grids = np.meshgrid(*axes, indexing="ij")
     return np.stack([g.reshape(-1) for g in grids], axis=1)
+
+
+# --- what a budget counts: MACs (the default), params or predicted latency ----------------
+class MacsCost:
+    """Multiply-accumulates of convs + the final Linear (the papers' "FLOPs")."""
+
+    name, unit, field, label = "macs", "MACs", "flops_macs", "FLOPs"
+
+    def of(self, space: WidthSpace, widths: Sequence[int]) -> int:
+        return flops_of(space, widths)
+
+    def batch(self, space: WidthSpace, widths: np.ndarray) -> np.ndarray:
+        return flops_batch(space, widths)
+
+    def describe(self, value: float) -> str:
+        return f"{value:,.0f} MACs"
+
+
+class ParamsCost:
+    """Parameters of the network (conv weights, BN, the Linear)."""
+
+    name, unit, field, label = "params", "params", "params", "params"
+
+    def of(self, space: WidthSpace, widths: Sequence[int]) -> int:
+        return int(cost_model(space.spec).params(space.channels_of(widths)))
+
+    def batch(self, space: WidthSpace, widths: np.ndarray) -> np.ndarray:
+        ch = channels_batch(space, widths)
+        if len(ch) == 0:
+            return np.zeros(0, dtype=np.int64)
+        return cost_model(space.spec).params_batch(ch)
+
+    def form(self, space: WidthSpace) -> TermTables:
+        """The params as per-group tables (exact, followers included): what the prior's
+        expectation needs."""
+        model = cost_model(space.spec)
+        n = space.num_groups
+        derived = list(getattr(space.spec, "derived_channels", list)())
+        chans = [_chan_vector(space, g) for g in range(n)]
+
+        def column(idx: int) -> tuple[int | None, np.ndarray | None]:
+            if idx == NONE:
+                return None, None
+            if idx < n:
+                return idx, chans[idx]
+            g, num, den = derived[idx - n]
+            return g, -(-chans[g] * num // den)
+
+        const, terms = float(model._params.const), []
+        for coef, a, b in model._params.terms:
+            (ga, va), (gb, vb) = column(a), column(b)
+            if ga is None and gb is None:
+                const += coef
+            elif gb is None or ga is None:
+                g, v = (ga, va) if gb is None else (gb, vb)
+                terms.append(((g,), coef * v))
+            elif ga == gb:
+                terms.append(((ga,), coef * va * vb))
+            else:
+                terms.append(((ga, gb), coef * np.outer(va, vb)))
+        return TermTables(space, const, terms)
+
+    def describe(self, value: float) -> str:
+        return f"{value:,.0f} params"
+
+
+def _chan_vector(space: WidthSpace, g: int) -> np.ndarray:
+    return np.array([space.bin_range(g, 0, w)[1] for w in range(space.c_min[g],
+                                                                 space.c_max[g] + 1)],
+                    dtype=float)
+
+
+class TermTables:
+    """cost(w) = const + sum_t T_t[w_a - c_min_a (, w_b - c_min_b)]: every term a table over
+    the widths of one or two groups. Under independent per-group distributions p_g the
+    expectation is exact (sum_t p_a^T T_t p_b), and so is its gradient."""
+
+    def __init__(self, space: WidthSpace, const: float,
+                 terms: list[tuple[tuple[int, ...], np.ndarray]]):
+        for groups, arr in terms:
+            if len(groups) not in (1, 2) or arr.ndim != len(groups):
+                raise ValueError(f"a term depends on one or two groups, got {groups}")
+        self.const, self.terms = float(const), terms
+        self.c_min = np.asarray(space.c_min, dtype=np.int64)
+        self.num_groups = space.num_groups
+
+    def batch(self, widths: np.ndarray) -> np.ndarray:
+        idx = np.asarray(widths, dtype=np.int64).reshape(-1, self.num_groups) - self.c_min
+        total = np.full(len(idx), self.const)
+        for groups, arr in self.terms:
+            total += arr[tuple(idx[:, g] for g in groups)]
+        return total
+
+    def expected(self, probs) -> float:
+        total = self.const
+        for groups, arr in self.terms:
+            if len(groups) == 1:
+                total += float(probs[groups[0]] @ arr)
+            else:
+                total += float(probs[groups[0]] @ arr @ probs[groups[1]])
+        return total
+
+    def expected_grad(self, probs) -> list[np.ndarray]:
+        """d E[cost] / d p_g(w) for every group g and width w."""
+        grads = [np.zeros(len(p)) for p in probs]
+        for groups, arr in self.terms:
+            if len(groups) == 1:
+                grads[groups[0]] += arr
+            else:
+                a, b = groups
+                grads[a] += arr @ probs[b]
+                grads[b] += probs[a] @ arr
+        return grads
+
+
+MACS = MacsCost()
+PARAMS = ParamsCost()
+COSTS = ("macs", "params", "latency")

@@ -43,7 +43,6 @@ from slimnas.search.base import (
 )
 from slimnas.search.budget import Budget
 from slimnas.search.codes import WidthCodec, unseen_unique
-from slimnas.search.costs import flops_batch
 from slimnas.search.operators import (
     GeneProbs,
     crossover,
@@ -233,7 +232,7 @@ class EvolutionSearcher(Searcher):
         scores = np.array([r["score"] for r in log.history])
         seen_flops = np.array([r["flops"] for r in log.history])
         model.fit(seen, scores, seen_flops)
-        pred = model.predict(pool, flops_batch(space, pool))
+        pred = model.predict(pool, sampler.budget.batch(space, pool))
         order = np.argsort(-pred, kind="stable")
         exploit = k - min(self.explore, k - 1)
         picks = [tuple(int(v) for v in pool[i]) for i in order[:exploit]]

@@ -23,7 +23,6 @@ import numpy as np
 
 from slimnas.search.base import InitSampler, Searcher
 from slimnas.search.budget import Budget
-from slimnas.search.costs import flops_batch
 from slimnas.search.members import Members
 from slimnas.search.result import SearchLog
 from slimnas.width.space import WidthSpace
@@ -63,9 +62,9 @@ class GreedySearcher(Searcher):
     def _run_members(self, space: WidthSpace, log: SearchLog, budget: Budget,
                      members: Members) -> tuple[int, ...] | None:
         arr = members.array
-        flops = flops_batch(space, arr)
+        flops = budget.batch(space, arr)
         ref = np.asarray(space.max_widths(), dtype=np.int64)
-        ref_flops = int(flops.max()) + 1  # the virtual start costs more than every member
+        ref_flops = flops.max() + 1  # the virtual start costs more than every member
         current = None
         if tuple(space.max_widths()) in members:
             current = space.max_widths()

@@ -70,8 +70,14 @@ class PriorSampler:
     def __init__(self, space: WidthSpace, records, budget_flops: float,
                  window: tuple[float, float] = (0.8, 1.0), lam: float = 1.0,
                  target: float = 1.0, lr: float = 0.1, steps: int = 3000,
-                 init: str = "zeros", seed: int = 0):
+                 init: str = "zeros", seed: int = 0, cost=None):
+        from slimnas.search.costs import MACS
+
         self.space, self.budget, self.window = space, float(budget_flops), window
+        # the budget's cost: MACs (None), or any cost with a `form(space)` of per-group
+        # tables (params, a latency table): its expectation is exact too
+        self.cost = MACS if cost is None else cost
+        self._form = None if self.cost is MACS else self.cost.form(space)
         self.lam = float_option("prior", "lam", lam, 0.0)
         self.target = float_option("prior", "target", target, 0.0, low_open=True)
         self.lr = float_option("prior", "lr", lr, 0.0, low_open=True)
@@ -105,7 +111,10 @@ class PriorSampler:
         return self.target * self.budget
 
     def expected_flops(self, probs: list[np.ndarray] | None = None) -> float:
+        """E_p[cost] (MACs unless the budget counts another cost)."""
         probs = self.probs if probs is None else probs
+        if self._form is not None:
+            return self._form.expected(probs)
         mean_ch = [float(p @ c) for p, c in zip(probs, self.ch, strict=True)]
         return self.model.macs(mean_ch)
 
@@ -119,6 +128,8 @@ class PriorSampler:
         multiplied in first, as the descent has always rounded it)."""
         n = self.space.num_groups
         probs = self.probs
+        if self._form is not None:
+            return self._gradient_form(probs, scale)
         mean_ch = [float(p @ c) for p, c in zip(probs, self.ch, strict=True)]
         flops = self.model.macs(mean_ch)
         # dE_p[FLOPs]/dE[ch_g], from the bilinear terms
@@ -137,6 +148,19 @@ class PriorSampler:
             gp = self.table[g] / n + k * dflops[g] * self.ch[g]  # dJ/dp_g
             p = probs[g]
             grads.append(scale * p * (gp - p @ gp))  # softmax chain rule
+        return grads
+
+    def _gradient_form(self, probs: list[np.ndarray], scale: float) -> list[np.ndarray]:
+        """`gradient` for a cost given as per-group tables (exact expectation)."""
+        n = self.space.num_groups
+        t = self.target_flops
+        k = self.lam * 2 * (1 - self._form.expected(probs) / t) * (-1 / t)
+        dcost = self._form.expected_grad(probs)
+        grads = []
+        for g in range(n):
+            gp = self.table[g] / n + k * dcost[g]
+            p = probs[g]
+            grads.append(scale * p * (gp - p @ gp))
         return grads
 
     def fit(self) -> None:
@@ -160,7 +184,8 @@ class PriorSampler:
             w = tuple(min(v, self.space.c_max[g]) for g, v in enumerate(w))
             if w in seen:
                 continue
-            flops = self.model.macs(self.space.channels_of(w))
+            flops = self.model.macs(self.space.channels_of(w)) if self._form is None \
+                else self.cost.of(self.space, w)
             if lo <= flops <= hi:
                 seen.add(w)
                 out.append(w)

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 
 from slimnas.errors import SlimnasError
 from slimnas.search.budget import Budget
-from slimnas.search.costs import flops_of
 from slimnas.search.evaluators import CachedEvaluator
 from slimnas.search.members import Members
 from slimnas.width.space import WidthSpace
@@ -49,14 +48,15 @@ class SearchLog:
         self.members = members
         self.history: list[dict] = []
         self.scores: dict[tuple[int, ...], float] = {}
-        self._flops: dict[tuple[int, ...], int] = {}
+        self._flops: dict[tuple[int, ...], float] = {}  # the budget's cost (MACs default)
         self.exhausted = False
 
-    def flops(self, widths: Sequence[int]) -> int:
+    def flops(self, widths: Sequence[int]) -> float:
+        """The width's cost in the budget's units (MACs unless the budget counts else)."""
         w = tuple(widths)
         hit = self._flops.get(w)
         if hit is None:
-            hit = self._flops[w] = flops_of(self.space, w)
+            hit = self._flops[w] = self.budget.of(self.space, w)
         return hit
 
     def seen(self, widths: Sequence[int]) -> bool:

@@ -19,7 +19,7 @@ import numpy as np
 
 from slimnas.errors import SlimnasError
 from slimnas.search.budget import Budget
-from slimnas.search.costs import all_widths_array, flops_batch, flops_of
+from slimnas.search.costs import all_widths_array
 from slimnas.search.members import Members, as_members
 from slimnas.width.space import WidthSpace
 
@@ -47,9 +47,12 @@ class LegalSampler:
         grid = self.members.array if self.members is not None else \
             all_widths_array(space, enumerate_limit)
         if grid is not None:
-            f = flops_batch(space, grid)
+            f = budget.batch(space, grid)
             self.legal = grid[(f >= budget.low) & (f <= budget.high)]
             self.ever_hit = len(self.legal) > 0
+
+    def _d(self, value: float) -> str:
+        return self.budget.cost.describe(value)
 
     @property
     def enumerated(self) -> bool:
@@ -57,7 +60,7 @@ class LegalSampler:
 
     def legal_mask(self, widths: np.ndarray) -> np.ndarray:
         """(N,) bool: FLOPs inside the window (and a member, when members are set)."""
-        f = flops_batch(self.space, widths)
+        f = self.budget.batch(self.space, widths)
         ok = (f >= self.budget.low) & (f <= self.budget.high)
         if self.members is not None:
             ok &= self.members.mask(widths)
@@ -77,13 +80,15 @@ class LegalSampler:
             self._by_rejection(rng, n, exclude)
         if not out and not self.ever_hit and self.members is not None:
             raise SlimnasError(
-                f"none of {self.members.source} has FLOPs in [{self.budget.low:,.0f}, "
-                f"{self.budget.high:,.0f}] MACs; widen the window or change the budget"
+                f"none of {self.members.source} has {self.budget.cost.label} in "
+                f"[{self._d(self.budget.low)}, {self._d(self.budget.high)}]; widen the window "
+                "or change the budget"
             )
         if not out and not self.ever_hit:
             raise SlimnasError(
-                f"could not sample any width vector with FLOPs in [{self.budget.low:,.0f}, "
-                f"{self.budget.high:,.0f}] MACs after {self.rounds * self.batch:,} uniform draws "
+                f"could not sample any width vector with {self.budget.cost.label} in "
+                f"[{self._d(self.budget.low)}, {self._d(self.budget.high)}] after "
+                f"{self.rounds * self.batch:,} uniform draws "
                 "and repair walks; widen the window or change the budget"
             )
         return out
@@ -128,7 +133,7 @@ class LegalSampler:
         """Shrink (or grow) random groups one bin at a time into the window; None if it
         steps over it. At most sum(c_max - c_min) steps."""
         w = list(widths)
-        f = flops_of(self.space, w)
+        f = self.budget.of(self.space, w)
         steps = int((self.hi - self.lo).sum())
         for _ in range(steps):
             if f > self.budget.high:
@@ -143,5 +148,5 @@ class LegalSampler:
                 return None
             g = rng.choice(groups)
             w[g] += delta
-            f = flops_of(self.space, w)
+            f = self.budget.of(self.space, w)
         return tuple(w) if self.budget.legal(f) else None

@@ -1,0 +1,387 @@
+"""Latency tables: a width's inference time on this machine, predicted from its layers.
+
+`build_table(space, path, batch, threads, device)` measures every layer a width vector can
+contain, each conv with its BN and activation (the classifier: global pooling + Linear) at
+every (input width, output width) pair it can take, with `torch.utils.benchmark` (warm-up,
+then the minimum over timing blocks of `blocked_autorange`). A width's predicted latency
+is the sum of its layers' entries plus a constant measured on whole networks (what the
+layers leave out: residual adds, the pooling's dispatch, the Python between layers):
+
+    latency(w) = constant + sum over layers l of T_l[w_a(l), w_b(l)]
+
+Each term depends on at most two groups, so under independent per-group distributions
+(the prior, ALGORITHMS.md 1.5) the expected latency is exact: sum_l p_a^T T_l p_b.
+
+Size: identical layers (same channels, kernel, stride, input size) are measured once, so a
+table costs the number of distinct layer shapes, at most sum over layers of K_a x K_b
+(CBM MobileNet, 4 bins: 231 entries, ~1 min). Resumable: entries are written atomically
+every few measurements and a rerun measures only what is missing. The JSON records the
+machine (CPU model, threads, torch version, device) and the space; `check_table` refuses
+a table whose space, bins, threads or torch version differ from a run's.
+
+Built-in spaces only: a user's own model (`model=`) gets one clear error (its layers are
+traced, not specified, and can read several groups through a concatenation).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import random
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from slimnas.errors import SlimnasError
+from slimnas.io import atomic_write_json, read_json
+from slimnas.width.space import WidthSpace
+
+FORMAT = "slimnas-latency-table/1"
+SAVE_EVERY = 10  # measurements between two writes of a table being built
+
+
+# --- the layers of a space ----------------------------------------------------------------
+class Site:
+    """One layer of the space: the groups its time depends on and its shape per width."""
+
+    def __init__(self, name: str, groups: tuple[int, ...], shape: Callable[..., dict]):
+        self.name, self.groups, self._shape = name, groups, shape
+
+    def shape(self, channels: Sequence[int]) -> dict:
+        """The layer's measurable shape (a JSON-able dict) given every group's channels."""
+        return self._shape(channels)
+
+
+def sites(space: WidthSpace) -> list[Site]:
+    """Every conv (+BN+act) of the space's blocks, shortcut convs included, then the head."""
+    from slimnas.width.spec import INPUT, conv_out_size
+
+    spec = space.spec
+    if not hasattr(spec, "blocks"):
+        raise SlimnasError("latency tables support the built-in spaces; a user's own model "
+                           "(model=) is not supported yet")
+    out: list[Site] = []
+    size = spec.input_size
+
+    def conv_site(name, conv, in_size):
+        groups = tuple(dict.fromkeys(g for g in (conv.cin, conv.cout) if g != INPUT))
+
+        def shape(ch, conv=conv, in_size=in_size):
+            cin = spec.in_channels if conv.cin == INPUT else ch[conv.cin]
+            return {"op": "conv", "cin": int(cin), "cout": int(ch[conv.cout]),
+                    "kernel": conv.kernel, "stride": conv.stride, "size": in_size,
+                    "depthwise": conv.depthwise, "act": conv.act}
+        return Site(name, groups, shape)
+
+    for b, block in enumerate(spec.blocks):
+        start = size
+        for i, conv in enumerate(block.convs):
+            out.append(conv_site(f"blocks.{b}.convs.{i}", conv, size))
+            size = conv_out_size(size, conv.kernel, conv.stride)
+        sc = block.shortcut_conv()
+        if sc is not None:
+            out.append(conv_site(f"blocks.{b}.shortcut", sc, start))
+    final = size
+    out.append(Site("head", (spec.head_in,), lambda ch: {
+        "op": "head", "cin": int(ch[spec.head_in]), "classes": spec.num_classes,
+        "size": final}))
+    return out
+
+
+def _channels(space: WidthSpace, g: int, w: int) -> int:
+    return space.bin_range(g, 0, w)[1]
+
+
+def _site_indices(space: WidthSpace, site: Site) -> list[tuple[int, ...]]:
+    """Every combination of width indices (width - c_min) of the site's groups."""
+    axes = [range(space.c_min[g], space.c_max[g] + 1) for g in site.groups]
+    return [tuple(c) for c in np.ndindex(*[len(a) for a in axes])]
+
+
+def _shape_at(space: WidthSpace, site: Site, idx: tuple[int, ...]) -> dict:
+    ch = [0] * space.num_groups
+    for g, i in zip(site.groups, idx, strict=True):
+        ch[g] = _channels(space, g, space.c_min[g] + i)
+    return site.shape(ch)
+
+
+def signature(shape: dict) -> str:
+    return json.dumps(shape, sort_keys=True)
+
+
+def layer_module(shape: dict):
+    """(the module, the input tensor's shape without the batch) of a layer shape."""
+    from torch import nn
+
+    from slimnas.width.net import ConvUnit
+    from slimnas.width.spec import ConvSpec
+
+    if shape["op"] == "conv":
+        spec = ConvSpec(0, 1 if not shape["depthwise"] else 0, shape["kernel"],
+                        shape["stride"], shape["depthwise"], shape["act"])
+        unit = ConvUnit(spec, shape["cin"], shape["cout"], dynamic=False)
+        return unit, (shape["cin"], shape["size"], shape["size"])
+    if shape["op"] == "head":
+        class Head(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(shape["cin"], shape["classes"])
+
+            def forward(self, x):
+                return self.fc(x.mean((2, 3)))
+        return Head(), (shape["cin"], shape["size"], shape["size"])
+    raise SlimnasError(f"unknown layer op {shape['op']!r} in a latency table")
+
+
+# --- timing -----------------------------------------------------------------------------
+def measure(module, input_shape: Sequence[int], batch: int, threads: int, device,
+            min_run_time: float = 0.1, warmup: int = 3) -> float:
+    """Milliseconds per forward of `module` on a (batch, *input_shape) input: the minimum
+    over `torch.utils.benchmark` timing blocks, after `warmup` calls, without autograd."""
+    import torch
+    from torch.utils import benchmark
+
+    module = module.to(device).eval()
+    x = torch.randn(batch, *input_shape, generator=torch.Generator().manual_seed(0)).to(device)
+    with torch.no_grad():
+        for _ in range(warmup):
+            module(x)
+        timer = benchmark.Timer(stmt="m(x)", globals={"m": module, "x": x},
+                                num_threads=threads)
+        m = timer.blocked_autorange(min_run_time=min_run_time)
+    return min(m.times) * 1e3
+
+
+def machine(device) -> dict:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    out = {"cpu": cpu, "platform": platform.platform(), "torch": torch.__version__,
+           "device": str(device)}
+    if str(device).startswith("cuda"):
+        out["gpu"] = torch.cuda.get_device_name(device)
+    return out
+
+
+def space_identity(space: WidthSpace) -> dict:
+    """What a table is valid for: the family, its options, the bins and every group's
+    channels at every width (so round_to and FLOPs-sensitive bins are covered)."""
+    return {"family": space.spec.family, "options": json.loads(json.dumps(space.spec.options)),
+            "bins": space.base_bins, "min_bins": space.min_bins,
+            "flops_bins": space.flops_bins, "round_to": getattr(space, "round_to", 1),
+            "channels": [[_channels(space, g, w) for w in range(space.c_min[g],
+                                                                 space.c_max[g] + 1)]
+                         for g in range(space.num_groups)]}
+
+
+# --- building -----------------------------------------------------------------------------
+def build_table(space: WidthSpace, path: str | Path, batch: int = 1, threads: int = 1,
+                device: str = "cpu", min_run_time: float = 0.1, constant_widths: int = 5,
+                seed: int = 0, log: Callable[[str], None] | None = None) -> dict:
+    """Measure (or finish measuring) the latency table of `space` into `path`."""
+    import torch
+
+    if batch < 1 or threads < 1:
+        raise SlimnasError(f"batch and threads must be >= 1, got {batch} and {threads}")
+    dev = torch.device(device)
+    header = {"format": FORMAT, "space": space_identity(space), "batch": batch,
+              "threads": threads, "machine": machine(dev), "min_run_time": min_run_time}
+    path = Path(path)
+    table = {**header, "entries": {}, "terms": None, "constant_ms": None}
+    if path.is_file():
+        old = read_json(path)
+        if not isinstance(old, dict) or old.get("format") != FORMAT:
+            raise SlimnasError(f"{path} is not a slimnas latency table; choose another path")
+        for key in ("space", "batch", "threads", "min_run_time"):
+            if old.get(key) != header[key]:
+                raise SlimnasError(f"{path} is a table of another {key}; choose another path "
+                                   "or rebuild it elsewhere")
+        for key in ("cpu", "torch", "device"):
+            if old["machine"].get(key) != header["machine"].get(key):
+                raise SlimnasError(f"{path} was measured with another {key} "
+                                   f"({old['machine'].get(key)}); choose another path")
+        table["entries"] = dict(old.get("entries", {}))
+        if old.get("terms") is not None and old.get("constant_ms") is not None:
+            return old  # finished earlier
+    say = log or (lambda _line: None)
+    all_sites = sites(space)
+    wanted: dict[str, dict] = {}
+    for site in all_sites:
+        for idx in _site_indices(space, site):
+            shape = _shape_at(space, site, idx)
+            wanted.setdefault(signature(shape), shape)
+    missing = [s for s in wanted if s not in table["entries"]]
+    say(f"{len(wanted)} distinct layer shapes over {len(all_sites)} layers; "
+        f"{len(wanted) - len(missing)} measured earlier, {len(missing)} to measure")
+    torch.manual_seed(seed)
+    for i, sig in enumerate(missing, 1):
+        module, shape_in = layer_module(wanted[sig])
+        table["entries"][sig] = measure(module, shape_in, batch, threads, dev, min_run_time)
+        if i % SAVE_EVERY == 0 or i == len(missing):
+            atomic_write_json(path, table)
+            say(f"measured {i}/{len(missing)}")
+    table["terms"] = [{"layer": s.name, "groups": list(s.groups),
+                       "ms": _term_array(space, s, table["entries"]).tolist()}
+                      for s in all_sites]
+    # the constant: what whole networks take beyond their layers' sum (median over widths)
+    rng = random.Random(seed)
+    widths = [space.min_widths(), space.max_widths()] + \
+        [space.sample(rng) for _ in range(max(0, constant_widths - 2))]
+    residuals = []
+    for w in widths:
+        whole = measure_network(space, w, batch, threads, dev, min_run_time)
+        residuals.append(whole - _predict_terms(space, table["terms"], w))
+    table["constant_ms"] = statistics.median(residuals)
+    table["constant_widths"] = [list(w) for w in widths]
+    table["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    atomic_write_json(path, table)
+    say(f"constant {table['constant_ms']:.4f} ms (median over {len(widths)} whole networks)")
+    return table
+
+
+def _term_array(space: WidthSpace, site: Site, entries: dict) -> np.ndarray:
+    dims = [space.c_max[g] - space.c_min[g] + 1 for g in site.groups]
+    arr = np.zeros(dims)
+    for idx in np.ndindex(*dims):
+        arr[idx] = entries[signature(_shape_at(space, site, idx))]
+    return arr
+
+
+def _predict_terms(space: WidthSpace, terms: list[dict], widths: Sequence[int]) -> float:
+    total = 0.0
+    for t in terms:
+        idx = tuple(widths[g] - space.c_min[g] for g in t["groups"])
+        v = t["ms"]
+        for i in idx:
+            v = v[i]
+        total += v
+    return total
+
+
+def measure_network(space: WidthSpace, widths: Sequence[int], batch: int, threads: int,
+                    device, min_run_time: float = 0.1) -> float:
+    """Milliseconds per forward of the plain network at `widths` (what `export` writes)."""
+    import torch
+
+    from slimnas.width.net import WidthNet
+
+    spec = space.spec
+    torch.manual_seed(0)
+    net = WidthNet(spec, space.channels_of(space.validate(widths)), dynamic=False)
+    return measure(net, (spec.in_channels, spec.input_size, spec.input_size), batch, threads,
+                   torch.device(device) if isinstance(device, str) else device, min_run_time)
+
+
+# --- using a table --------------------------------------------------------------------------
+def load_table(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise SlimnasError(f"latency table {path} does not exist (make it with "
+                           "`slimnas latency build`)")
+    table = read_json(path)
+    if not isinstance(table, dict) or table.get("format") != FORMAT:
+        raise SlimnasError(f"{path} is not a slimnas latency table")
+    if table.get("terms") is None or table.get("constant_ms") is None:
+        raise SlimnasError(f"latency table {path} is unfinished: rerun `slimnas latency build` "
+                           "with the same arguments to finish it")
+    return table
+
+
+def check_table(table: dict, space: WidthSpace, threads: int, source: str = "the table"
+                ) -> None:
+    """Refuse a table made for another space, bins, thread count or torch version."""
+    ident = space_identity(space)
+    for key in ("family", "options", "bins", "min_bins", "flops_bins", "round_to", "channels"):
+        if table["space"].get(key) != ident[key]:
+            raise SlimnasError(
+                f"{source} was measured for another space ({key}: {table['space'].get(key)} "
+                f"here {ident[key]}); build a table for this space")
+    if table["threads"] != threads:
+        raise SlimnasError(f"{source} was measured with {table['threads']} thread(s), the run "
+                           f"uses {threads}; build a table with --threads {threads} or set "
+                           f"threads: {table['threads']}")
+    if table["machine"]["torch"] != _torch_version():
+        raise SlimnasError(f"{source} was measured with torch {table['machine']['torch']}, "
+                           f"this is torch {_torch_version()}; rebuild it")
+
+
+def _torch_version() -> str:
+    import torch
+
+    return torch.__version__
+
+
+class LatencyCost:
+    """Predicted milliseconds per batch (of the table's batch size and threads)."""
+
+    name, unit, field, label = "latency", "ms", "latency_ms_predicted", "predicted latency"
+
+    def __init__(self, table: dict, space: WidthSpace):
+        from slimnas.search.costs import TermTables
+
+        self.table = table
+        self.tables = TermTables(space, float(table["constant_ms"]),
+                                 [(tuple(t["groups"]), np.asarray(t["ms"], dtype=float))
+                                  for t in table["terms"]])
+
+    def of(self, space: WidthSpace, widths: Sequence[int]) -> float:
+        return float(self.tables.batch(np.asarray([widths]))[0])
+
+    def batch(self, space: WidthSpace, widths: np.ndarray) -> np.ndarray:
+        return self.tables.batch(widths)
+
+    def form(self, space: WidthSpace):
+        return self.tables
+
+    def describe(self, value: float) -> str:
+        return f"{value:.3f} ms"
+
+
+def check_predictions(space: WidthSpace, table: dict, n: int, seed: int = 0,
+                      device: str = "cpu", min_run_time: float | None = None,
+                      log: Callable[[str], None] | None = None) -> dict:
+    """Kendall tau and relative error of the table's predictions against whole-network
+    measurements of `n` random widths (and Kendall tau of MACs alone, for comparison)."""
+    from scipy.stats import kendalltau
+
+    from slimnas.search.costs import flops_of
+
+    say = log or (lambda _line: None)
+    cost = LatencyCost(table, space)
+    rng = random.Random(seed)
+    widths: list[tuple[int, ...]] = []
+    seen: set = set()
+    limit = space.size()
+    while len(widths) < min(n, limit):
+        w = space.sample(rng)
+        if w not in seen:
+            seen.add(w)
+            widths.append(w)
+    rows = []
+    mrt = table["min_run_time"] if min_run_time is None else min_run_time
+    for i, w in enumerate(widths, 1):
+        measured = measure_network(space, w, table["batch"], table["threads"], device, mrt)
+        rows.append({"widths": list(w), "key": space.key(w),
+                     "latency_ms_predicted": cost.of(space, w),
+                     "latency_ms_measured": measured, "flops_macs": flops_of(space, w)})
+        say(f"{i}/{len(widths)} {space.key(w)}: predicted {rows[-1]['latency_ms_predicted']:.3f}"
+            f" ms, measured {measured:.3f} ms")
+    pred = [r["latency_ms_predicted"] for r in rows]
+    meas = [r["latency_ms_measured"] for r in rows]
+    macs = [r["flops_macs"] for r in rows]
+    rel = [abs(p - m) / m for p, m in zip(pred, meas, strict=True)]
+    return {"n": len(rows), "seed": seed, "kendall_tau": float(kendalltau(pred, meas)[0]),
+            "kendall_tau_macs": float(kendalltau(macs, meas)[0]),
+            "median_relative_error": statistics.median(rel), "max_relative_error": max(rel),
+            "batch": table["batch"], "threads": table["threads"],
+            "machine": machine(device), "table_machine": table["machine"], "widths": rows}
