@@ -37,7 +37,9 @@ def tiny_space(family: str = "cbm-mobilenet", bins: int = 3):
 
 def fake_ms(shape: dict) -> float:
     """A deterministic 'time' of a layer shape: grows with its work, plus a hash jitter."""
-    work = shape["cin"] * shape.get("cout", shape.get("classes", 1)) * shape["size"] ** 2
+    cin = shape.get("cin", shape.get("channels"))
+    area = shape["size"] ** 2 if "size" in shape else int(np.prod(shape.get("hw", [1])))
+    work = cin * shape.get("cout", shape.get("classes", 1)) * area
     h = int(hashlib.sha256(L.signature(shape).encode()).hexdigest()[:8], 16) / 16**8
     return 1e-4 * work / (shape["cin"] if shape.get("depthwise") else 1) + 0.01 + 0.01 * h
 
@@ -377,3 +379,72 @@ def test_cli_builds_and_checks_a_table(tmp_path, capsys):
     assert main(["latency", "build", "space={name: cbm-mobilenet, width_mult: 0.125}",
                  "--out", str(out)]) == 2
     assert out.read_bytes() == before
+
+
+# --- a user's own model ------------------------------------------------------------------
+def own_space():
+    import sys
+    from pathlib import Path
+
+    import torch
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from own_models import ResidualSEConcatNet
+
+    from slimnas import from_model
+
+    return from_model(ResidualSEConcatNet(), torch.zeros(1, 3, 16, 16), bins=4)
+
+
+def test_an_own_models_layers_follow_its_groups_and_resize_to_its_macs():
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from slimnas.search.costs import flops_of
+
+    space = own_space()
+    by_name = {s.name: s for s in L.sites(space)}
+    names = space.group_names
+    assert {names[g] for g in by_name["fuse"].groups} == {"main", "side", "fuse"}  # concat
+    assert by_name["se.reduce"].groups == (names.index("stem"),)  # follows what it gates
+    assert "fc" in by_name and len(by_name["fc"].groups) == 1  # classes stay fixed
+    rng = random.Random(0)
+    import torch
+    for w in [space.min_widths(), space.max_widths()] + [space.sample(rng) for _ in range(5)]:
+        from slimnas.width.own.export import resize_layers
+
+        net = resize_layers(space.spec.model, L.own_layer_sizes(space, w), "t")
+        with FlopCounterMode(display=False) as fc:
+            net(torch.zeros(1, 3, 16, 16))
+        assert fc.get_total_flops() == 2 * flops_of(space, w)
+
+
+def test_an_own_models_table_predicts_sums_and_its_expectation_is_exact(tmp_path, fake_timer):
+    space = own_space()
+    table = L.build_table(space, tmp_path / "t.json")
+    cost = L.LatencyCost(table, space)
+    assert any(len(t["groups"]) == 3 for t in table["terms"])
+    rng = random.Random(1)
+    for _ in range(10):
+        w = space.sample(rng)
+        assert cost.of(space, w) == pytest.approx(
+            L.measure_network(space, w, 1, 1, "cpu"), rel=1e-9)
+    r = np.random.default_rng(0)
+    probs = [r.dirichlet(np.ones(space.c_max[g] - space.c_min[g] + 1))
+             for g in range(space.num_groups)]
+    form = cost.form(space)
+    assert form.expected(probs) == pytest.approx(enumerate_expectation(space, cost, probs),
+                                                 rel=1e-10)
+    grads, eps = form.expected_grad(probs), 1e-6
+    for g in range(space.num_groups):
+        for i in range(len(probs[g])):
+            up, dn = [p.copy() for p in probs], [p.copy() for p in probs]
+            up[g][i] += eps
+            dn[g][i] -= eps
+            fd = (form.expected(up) - form.expected(dn)) / (2 * eps)
+            assert grads[g][i] == pytest.approx(fd, rel=1e-5, abs=1e-9)
+
+
+def test_a_table_too_large_is_refused_before_measuring(tmp_path, fake_timer):
+    with pytest.raises(SlimnasError, match="distinct layer shapes"):
+        L.build_table(own_space(), tmp_path / "t.json", max_entries=10)
+    assert not fake_timer and not (tmp_path / "t.json").exists()

@@ -9,8 +9,9 @@ layers leave out: residual adds, the pooling's dispatch, the Python between laye
 
     latency(w) = constant + sum over layers l of T_l[w_a(l), w_b(l)]
 
-Each term depends on at most two groups, so under independent per-group distributions
-(the prior, ALGORITHMS.md 1.5) the expected latency is exact: sum_l p_a^T T_l p_b.
+A built-in layer depends on one or two groups (a user's layer reading a concatenation on
+more), so under independent per-group distributions (the prior, ALGORITHMS.md 1.5) the
+expected latency is exact: sum_l T_l contracted with p_a, p_b, ...
 
 Size: identical layers (same channels, kernel, stride, input size) are measured once, so a
 table costs the number of distinct layer shapes, at most sum over layers of K_a x K_b
@@ -19,8 +20,12 @@ every few measurements and a rerun measures only what is missing. The JSON recor
 machine (CPU model, threads, torch version, device) and the space; `check_table` refuses
 a table whose space, bins, threads or torch version differ from a run's.
 
-Built-in spaces only: a user's own model (`model=`) gets one clear error (its layers are
-traced, not specified, and can read several groups through a concatenation).
+A user's own model (`model=`): every traced conv, BN and Linear is a layer (sized from
+the traced groups, its stride, padding and input size from one forward); grouped convs and
+never-slimmed layers are part of the constant; a layer reading a concatenation gets a table
+over every group it reads. The table's size is bounded: identical shapes are measured once (the
+repeated blocks of a ResNet stage share them) and more than `max_entries` (5,000) distinct
+shapes is refused before any measurement, with the count and what to change.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from slimnas.width.space import WidthSpace
 
 FORMAT = "slimnas-latency-table/1"
 SAVE_EVERY = 10  # measurements between two writes of a table being built
+MAX_ENTRIES = 5000  # distinct layer shapes a table may hold unless told otherwise
 
 
 # --- the layers of a space ----------------------------------------------------------------
@@ -61,8 +67,7 @@ def sites(space: WidthSpace) -> list[Site]:
 
     spec = space.spec
     if not hasattr(spec, "blocks"):
-        raise SlimnasError("latency tables support the built-in spaces; a user's own model "
-                           "(model=) is not supported yet")
+        return _own_sites(space)
     out: list[Site] = []
     size = spec.input_size
 
@@ -89,6 +94,92 @@ def sites(space: WidthSpace) -> list[Site]:
         "op": "head", "cin": int(ch[spec.head_in]), "classes": spec.num_classes,
         "size": final}))
     return out
+
+
+def _own_sites(space: WidthSpace) -> list[Site]:
+    """Every conv, BN and Linear of a user's traced model (grouped convs stay at full width:
+    their time is part of the constant), each over the groups its channels follow."""
+    import torch
+    from torch import nn
+
+    spec = space.spec
+    n = space.num_groups
+    derived = list(spec.derived_channels())
+    model = spec.model
+    inputs: dict[str, tuple[int, ...]] = {}
+
+    def hook(name):
+        def record(module, args, output) -> None:  # (returning a value would replace it)
+            inputs.setdefault(name, tuple(args[0].shape[1:]))
+        return record
+
+    handles = [model.get_submodule(layer.name).register_forward_hook(hook(layer.name))
+               for layer in spec.layers]
+    try:
+        with torch.no_grad():
+            model.eval()(torch.zeros(1, spec.in_channels, spec.input_size, spec.input_size))
+    finally:
+        for h in handles:
+            h.remove()
+
+    def base_group(idx: int) -> int | None:
+        from slimnas.width.spec import NONE
+
+        if idx == NONE:
+            return None
+        return idx if idx < n else derived[idx - n][0]
+
+    out: list[Site] = []
+    for layer in spec.layers:
+        if layer.kind == "grouped":
+            continue
+        m = model.get_submodule(layer.name)
+        out_terms = spec._width(layer, "out")
+        in_terms = out_terms if layer.kind in ("bn", "depthwise") else spec._width(layer, "in")
+        groups = tuple(dict.fromkeys(g for _, idx in in_terms + out_terms
+                                     if (g := base_group(idx)) is not None))
+        if not groups:
+            continue  # never slimmed: its time is part of the constant
+
+        def shape(ext, layer=layer, m=m, in_terms=in_terms, out_terms=out_terms):
+            cin = sum(c * (1 if idx < 0 else ext[idx]) for c, idx in in_terms)
+            cout = sum(c * (1 if idx < 0 else ext[idx]) for c, idx in out_terms)
+            hw = list(inputs[layer.name][1:])
+            if isinstance(m, nn.BatchNorm2d):
+                return {"op": "bn", "channels": int(cout), "hw": hw}
+            if isinstance(m, nn.Linear):
+                return {"op": "linear", "cin": int(cin), "cout": int(cout),
+                        "bias": m.bias is not None}
+            return {"op": "conv2d", "cin": int(cin), "cout": int(cout),
+                    "kernel": list(m.kernel_size), "stride": list(m.stride),
+                    "padding": list(m.padding) if not isinstance(m.padding, str) else m.padding,
+                    "dilation": list(m.dilation), "depthwise": layer.kind == "depthwise",
+                    "bias": m.bias is not None, "hw": hw}
+        out.append(Site(layer.name, groups, _extended(space, shape)))
+    return out
+
+
+def _extended(space: WidthSpace, shape: Callable[..., dict]) -> Callable[..., dict]:
+    """`shape` of the group channels extended by the follower widths (ceil(ch * num / den))."""
+    derived = list(getattr(space.spec, "derived_channels", list)())
+
+    def call(ch):
+        return shape(list(ch) + [-(-ch[g] * num // den) for g, num, den in derived])
+    return call
+
+
+def own_layer_sizes(space: WidthSpace, widths: Sequence[int]) -> dict[str, list[int]]:
+    """{layer: [input channels, output channels]} of a user's model at `widths`."""
+    spec = space.spec
+    ext = list(space.channels_of(space.validate(widths)))
+    ext += [-(-ext[g] * num // den) for g, num, den in spec.derived_channels()]
+    sizes = {}
+    for layer in spec.layers:
+        out_terms = spec._width(layer, "out")
+        in_terms = out_terms if layer.kind in ("bn", "depthwise") else spec._width(layer, "in")
+        sizes[layer.name] = [sum(c * (1 if idx < 0 else ext[idx]) for c, idx in t)
+                             for t in (in_terms, out_terms)]
+    return sizes
 
 
 def _channels(space: WidthSpace, g: int, w: int) -> int:
@@ -133,6 +224,16 @@ def layer_module(shape: dict):
             def forward(self, x):
                 return self.fc(x.mean((2, 3)))
         return Head(), (shape["cin"], shape["size"], shape["size"])
+    if shape["op"] == "conv2d":
+        pad = shape["padding"] if isinstance(shape["padding"], str) else tuple(shape["padding"])
+        groups = shape["cout"] if shape["depthwise"] else 1
+        return (nn.Conv2d(shape["cin"], shape["cout"], tuple(shape["kernel"]),
+                          tuple(shape["stride"]), pad, tuple(shape["dilation"]), groups,
+                          shape["bias"]), (shape["cin"], *shape["hw"]))
+    if shape["op"] == "bn":
+        return nn.BatchNorm2d(shape["channels"]), (shape["channels"], *shape["hw"])
+    if shape["op"] == "linear":
+        return nn.Linear(shape["cin"], shape["cout"], shape["bias"]), (shape["cin"],)
     raise SlimnasError(f"unknown layer op {shape['op']!r} in a latency table")
 
 
@@ -187,8 +288,10 @@ def space_identity(space: WidthSpace) -> dict:
 # --- building -----------------------------------------------------------------------------
 def build_table(space: WidthSpace, path: str | Path, batch: int = 1, threads: int = 1,
                 device: str = "cpu", min_run_time: float = 0.1, constant_widths: int = 5,
-                seed: int = 0, log: Callable[[str], None] | None = None) -> dict:
-    """Measure (or finish measuring) the latency table of `space` into `path`."""
+                seed: int = 0, log: Callable[[str], None] | None = None,
+                max_entries: int = MAX_ENTRIES) -> dict:
+    """Measure (or finish measuring) the latency table of `space` into `path`; more than
+    `max_entries` distinct layer shapes is refused before any measurement."""
     import torch
 
     if batch < 1 or threads < 1:
@@ -220,6 +323,11 @@ def build_table(space: WidthSpace, path: str | Path, batch: int = 1, threads: in
         for idx in _site_indices(space, site):
             shape = _shape_at(space, site, idx)
             wanted.setdefault(signature(shape), shape)
+    if len(wanted) > max_entries:
+        raise SlimnasError(
+            f"the latency table would hold {len(wanted):,} distinct layer shapes (limit "
+            f"{max_entries:,}, about {max_entries * (min_run_time + 0.05) / 60:.0f} min): use "
+            "fewer bins, keep layers at full width (ignore=), or raise --max-entries")
     missing = [s for s in wanted if s not in table["entries"]]
     say(f"{len(wanted)} distinct layer shapes over {len(all_sites)} layers; "
         f"{len(wanted) - len(missing)} measured earlier, {len(missing)} to measure")
@@ -277,7 +385,12 @@ def measure_network(space: WidthSpace, widths: Sequence[int], batch: int, thread
 
     spec = space.spec
     torch.manual_seed(0)
-    net = WidthNet(spec, space.channels_of(space.validate(widths)), dynamic=False)
+    if hasattr(spec, "blocks"):
+        net = WidthNet(spec, space.channels_of(space.validate(widths)), dynamic=False)
+    else:  # a user's model, its layers resized (weights do not change a time)
+        from slimnas.width.own.export import resize_layers
+
+        net = resize_layers(spec.model, own_layer_sizes(space, widths), Path("latency"))
     return measure(net, (spec.in_channels, spec.input_size, spec.input_size), batch, threads,
                    torch.device(device) if isinstance(device, str) else device, min_run_time)
 

@@ -117,15 +117,17 @@ def _chan_vector(space: WidthSpace, g: int) -> np.ndarray:
 
 
 class TermTables:
-    """cost(w) = const + sum_t T_t[w_a - c_min_a (, w_b - c_min_b)]: every term a table over
-    the widths of one or two groups. Under independent per-group distributions p_g the
-    expectation is exact (sum_t p_a^T T_t p_b), and so is its gradient."""
+    """cost(w) = const + sum_t T_t[w_a - c_min_a, w_b - c_min_b, ...]: every term a table over
+    the widths of its groups (one or two for a conv; more where a layer reads a
+    concatenation). Under independent per-group distributions p_g the expectation is exact
+    (sum_t T_t contracted with p_a, p_b, ...), and so is its gradient."""
 
     def __init__(self, space: WidthSpace, const: float,
                  terms: list[tuple[tuple[int, ...], np.ndarray]]):
         for groups, arr in terms:
-            if len(groups) not in (1, 2) or arr.ndim != len(groups):
-                raise ValueError(f"a term depends on one or two groups, got {groups}")
+            if not groups or arr.ndim != len(groups) or len(set(groups)) != len(groups):
+                raise ValueError(f"a term's table needs one axis per distinct group, got "
+                                 f"{groups} for a {arr.ndim}-d table")
         self.const, self.terms = float(const), terms
         self.c_min = np.asarray(space.c_min, dtype=np.int64)
         self.num_groups = space.num_groups
@@ -142,8 +144,10 @@ class TermTables:
         for groups, arr in self.terms:
             if len(groups) == 1:
                 total += float(probs[groups[0]] @ arr)
-            else:
+            elif len(groups) == 2:
                 total += float(probs[groups[0]] @ arr @ probs[groups[1]])
+            else:
+                total += float(_contract(arr, [probs[g] for g in groups], None))
         return total
 
     def expected_grad(self, probs) -> list[np.ndarray]:
@@ -152,11 +156,23 @@ class TermTables:
         for groups, arr in self.terms:
             if len(groups) == 1:
                 grads[groups[0]] += arr
-            else:
+            elif len(groups) == 2:
                 a, b = groups
                 grads[a] += arr @ probs[b]
                 grads[b] += probs[a] @ arr
+            else:
+                ps = [probs[g] for g in groups]
+                for i, g in enumerate(groups):
+                    grads[g] += _contract(arr, ps, i)
         return grads
+
+
+def _contract(arr: np.ndarray, probs: list[np.ndarray], keep: int | None) -> np.ndarray:
+    """`arr` contracted with probs[i] along every axis i but `keep`."""
+    axes = "abcdefghijklmnop"[:arr.ndim]
+    others = [i for i in range(arr.ndim) if i != keep]
+    spec = f"{axes},{','.join(axes[i] for i in others)}->{'' if keep is None else axes[keep]}"
+    return np.einsum(spec, arr, *[probs[i] for i in others])
 
 
 MACS = MacsCost()
