@@ -1,0 +1,331 @@
+"""Latency on this CPU: how well a per-layer table predicts whole networks, what rounding
+channels to multiples of 8 buys (PyTorch eager and ONNX Runtime), and what a
+latency-budgeted search buys over a MACs-budgeted one.
+
+Stages (each resumable: tables and finished units are kept; results are rewritten):
+  check     `slimnas latency build` + `check` (50 random widths) on the Channel-Bench-Macro
+            MobileNet space as the benchmark has it (1.0x, 32x32x3) and on the 0.25x
+            28x28x1 space of vs_alternatives.py; batch 1, 1 thread. Kendall tau of the
+            table's predictions and of MACs alone against measured latency, relative error.
+  rounding  N random channel-level widths of the CBM MobileNet 1.0x network (every group
+            any count in [C/8, C]) against the same widths with every group rounded to the
+            nearest multiple of 8 (at least 8): latency in PyTorch eager and in ONNX Runtime
+            (batch 1, 1 thread), MACs of both; the speed-up per MAC says what rounding buys
+            beyond the MACs it adds or removes.
+  search    on vs_alternatives.py's bcnetv2 supernets (Fashion-MNIST, 0.25x, 28x28x1; a
+            seed is used once its supernet is finished): a latency budget L (the median
+            predicted latency of the widths a 0.5 MACs budget allows, window [0.9, 1.0]);
+            the latency search (search.cost latency, budget L) against the MACs search whose
+            budget is the largest MACs of a width predicted to fit L (the MACs its
+            latency-feasible widths allow); both evolution + prior, 60 queries, the run's
+            seed. The winners: measured latency, supernet score, MACs, and test top-1 after
+            vs_alternatives' recipe (8 epochs on 30,000 images, from scratch; 3 seeds).
+
+Timing wants an idle machine: `--pause PID` stops that process (SIGSTOP) while timing and
+resumes it (SIGCONT) after, e.g. a background study. Every results file names its machine.
+
+    python benchmarks/latency.py --stage check [--pause PID]
+    python benchmarks/latency.py --stage rounding [--pause PID]
+    python benchmarks/latency.py --stage search [--seeds 0,1,2] [--pause PID]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import os
+import random
+import signal
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from slimnas.io import atomic_write_json, read_json
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+TABLES = RESULTS / "latency_tables"
+CBM_FULL = {"name": "cbm-mobilenet", "width_mult": 1.0, "input_size": 32, "in_channels": 3}
+STUDY = {"name": "cbm-mobilenet", "width_mult": 0.25, "input_size": 28, "in_channels": 1}
+SEARCH_BATCH = 16  # at batch 1 this small net's latency is mostly fixed overhead
+WINDOW = (0.9, 1.0)
+QUERIES = 60
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def paused(pid: int | None):
+    """SIGSTOP `pid` (and its children's process group is left alone) while timing."""
+    if pid:
+        os.kill(pid, signal.SIGSTOP)
+        time.sleep(0.5)
+    try:
+        yield
+    finally:
+        if pid:
+            os.kill(pid, signal.SIGCONT)
+
+
+def space_of(opts: dict, bins: int = 4):
+    from slimnas.width.spaces import get_space
+
+    return get_space(opts["name"], bins=bins, min_bins=1, num_classes=10,
+                     **{k: v for k, v in opts.items() if k != "name"})
+
+
+def machine() -> dict:
+    from slimnas.latency import machine as m
+
+    return {**m("cpu"), "threads": torch.get_num_threads()}
+
+
+def table_for(opts: dict, batch: int, pause) -> tuple:
+    from slimnas.latency import build_table
+    from slimnas.runs import torch_threads
+
+    space = space_of(opts)
+    tag = f"{opts['name']}-{opts['width_mult']}x-{opts['input_size']}-b{batch}-t1"
+    path = TABLES / f"{tag}.json"
+    with paused(pause), torch_threads(1):
+        table = build_table(space, path, batch=batch, threads=1, min_run_time=0.2,
+                            log=lambda line: log(f"{tag}: {line}"))
+    return space, table, path
+
+
+# --- check -------------------------------------------------------------------------------
+def stage_check(args) -> None:
+    from slimnas.latency import check_predictions
+    from slimnas.runs import torch_threads
+
+    out = RESULTS / "latency_check.json"
+    res = read_json(out) if out.is_file() else {"benchmark": "latency check", "spaces": {}}
+    for opts in (CBM_FULL, STUDY):
+        space, table, path = table_for(opts, 1, args.pause)
+        with paused(args.pause), torch_threads(1):
+            r = check_predictions(space, table, args.n, seed=0,
+                                  log=lambda line: log(f"check: {line}"))
+        r["table"] = str(path.relative_to(HERE.parent))
+        r["space"] = opts
+        res["spaces"][f"{opts['name']} {opts['width_mult']}x {opts['input_size']}"] = r
+        log(f"{opts}: tau {r['kendall_tau']:.3f} (MACs {r['kendall_tau_macs']:.3f}), median "
+            f"relative error {100 * r['median_relative_error']:.1f} %")
+        res["command"] = "python benchmarks/latency.py --stage check"
+        atomic_write_json(out, res)
+
+
+# --- rounding ------------------------------------------------------------------------------
+def _ort_session(net, shape, threads: int):
+    import tempfile
+
+    import onnxruntime as ort
+
+    from slimnas.exporting import export_onnx
+
+    with tempfile.TemporaryDirectory() as tmp:
+        f = Path(tmp) / "m.onnx"
+        export_onnx(net.eval(), list(shape), f, torchscript_first=True)
+        so = ort.SessionOptions()
+        so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
+        return ort.InferenceSession(str(f), so, providers=["CPUExecutionProvider"])
+
+
+def time_ort(net, shape, threads: int = 1, min_run_time: float = 0.2) -> float:
+    from torch.utils import benchmark
+
+    sess = _ort_session(net, shape, threads)
+    feed = {"input": np.random.default_rng(0).standard_normal(shape).astype(np.float32)}
+    for _ in range(3):
+        sess.run(None, feed)
+    t = benchmark.Timer(stmt="s.run(None, f)", globals={"s": sess, "f": feed}, num_threads=1)
+    return min(t.blocked_autorange(min_run_time=min_run_time).times) * 1e3
+
+
+def stage_rounding(args) -> None:
+    from slimnas.baselines import closed_form_macs
+    from slimnas.latency import measure
+    from slimnas.runs import torch_threads
+    from slimnas.width.net import WidthNet
+
+    spec = space_of(CBM_FULL).spec
+    full = list(spec.base_channels)
+    shape = (1, spec.in_channels, spec.input_size, spec.input_size)
+    out = RESULTS / "latency_rounding.json"
+    res = read_json(out) if out.is_file() else {"benchmark": "latency rounding", "pairs": []}
+    rng = random.Random(0)
+    pairs = [[rng.randint(max(1, c // 8), c) for c in full] for _ in range(args.n)]
+    for i, ch in enumerate(pairs):
+        if i < len(res["pairs"]):
+            continue
+        rounded = [max(8, 8 * round(c / 8)) for c in ch]
+        row = {"channels": ch, "rounded": rounded}
+        with paused(args.pause), torch_threads(1):
+            for name, chans in (("raw", ch), ("rounded", rounded)):
+                torch.manual_seed(0)
+                net = WidthNet(spec, chans, dynamic=False).eval()
+                row[f"{name}_macs"] = closed_form_macs(net, torch.zeros(*shape))
+                row[f"{name}_eager_ms"] = measure(net, shape[1:], 1, 1, torch.device("cpu"),
+                                                  0.2)
+                row[f"{name}_ort_ms"] = time_ort(net, shape)
+        res["pairs"].append(row)
+        log(f"{i + 1}/{len(pairs)}: eager {row['raw_eager_ms']:.3f} -> "
+            f"{row['rounded_eager_ms']:.3f} ms, ORT {row['raw_ort_ms']:.3f} -> "
+            f"{row['rounded_ort_ms']:.3f} ms, MACs x{row['rounded_macs'] / row['raw_macs']:.3f}")
+        _summarise_rounding(res)
+        atomic_write_json(out, res)
+
+
+def _summarise_rounding(res: dict) -> None:
+    p = res["pairs"]
+    macs = [r["rounded_macs"] / r["raw_macs"] for r in p]
+    summary = {"n": len(p), "median_macs_ratio": statistics.median(macs)}
+    for rt in ("eager", "ort"):
+        lat = [r[f"rounded_{rt}_ms"] / r[f"raw_{rt}_ms"] for r in p]
+        per_mac = [lt / m for lt, m in zip(lat, macs, strict=True)]
+        summary[rt] = {"median_latency_ratio": statistics.median(lat),
+                       "min_latency_ratio": min(lat), "max_latency_ratio": max(lat),
+                       "median_latency_per_mac_ratio": statistics.median(per_mac),
+                       "faster_when_rounded": sum(x < 1 for x in lat)}
+    res.update(summary=summary, machine=machine(), space=CBM_FULL, batch=1, threads=1,
+               command="python benchmarks/latency.py --stage rounding",
+               note="ratios are rounded / raw: below 1 the rounded network is faster")
+
+
+# --- search --------------------------------------------------------------------------------
+def _study():
+    spec = importlib.util.spec_from_file_location("vs_alternatives",
+                                                  HERE / "vs_alternatives.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def stage_search(args) -> None:
+    from slimnas.latency import LatencyCost, check_table
+    from slimnas.search.budget import Budget
+    from slimnas.search.costs import MACS, all_widths_array, flops_batch
+
+    va = _study()
+    space, table, tpath = table_for(STUDY, SEARCH_BATCH, args.pause)
+    check_table(table, space, 1)
+    cost = LatencyCost(table, space)
+    grid = all_widths_array(space, 10**6)
+    macs, lat = flops_batch(space, grid), cost.batch(space, grid)
+    full = int(macs.max())
+    in_macs = (macs >= WINDOW[0] * 0.5 * full) & (macs <= 0.5 * full)
+    L = float(np.median(lat[in_macs]))
+    B = int(macs[lat <= L].max())
+    budgets = {"latency": Budget(L, WINDOW, cost), "macs": Budget(B, WINDOW, MACS)}
+    out = RESULTS / "latency_search.json"
+    res = {"benchmark": "latency-budgeted vs MACs-budgeted search", "machine": machine(),
+           "space": STUDY, "table": str(tpath.relative_to(HERE.parent)),
+           "batch": SEARCH_BATCH, "threads": 1, "window": list(WINDOW),
+           "budget_latency_ms_predicted": L, "budget_flops_macs": B,
+           "command": "python benchmarks/latency.py --stage search", "seeds": {}}
+    if out.is_file():
+        res["seeds"] = read_json(out).get("seeds", {})
+    ns = argparse.Namespace(dir=str(RESULTS / "vs_alternatives_runs"), root=None)
+    for seed in (int(s) for s in args.seeds.split(",")):
+        sdir = Path(ns.dir) / f"seed-{seed}" / "supernet-bcnetv2"
+        if not (sdir / "cpu_seconds.json").is_file():
+            log(f"seed {seed}: vs_alternatives' supernet is not finished yet; skipped")
+            continue
+        work = RESULTS / "latency_search_runs" / f"seed-{seed}"
+        work.mkdir(parents=True, exist_ok=True)
+        s = va.Seed(ns, seed)
+        loaded, _ = s.supernet("bcnetv2")
+        row = res["seeds"].get(str(seed), {})
+        for kind, budget in budgets.items():
+            unit = work / f"{kind}.json"
+            if unit.is_file():
+                row[kind] = read_json(unit)
+                continue
+            found = _search(loaded, budget, seed, cost, sdir / "checkpoint.pt")
+            with paused(args.pause):
+                found["latency_ms_measured"] = _measured(space, found["widths"])
+            log(f"seed {seed} {kind}: {found['key']} MACs {found['flops_macs']:,} predicted "
+                f"{found['latency_ms_predicted']:.3f} measured {found['latency_ms_measured']:.3f}"
+                f" ms, score {found['supernet_score']:.2f}; training")
+            _, rec = s.scratch(found["widths"])
+            found.update(test_top1=rec["test_top1"], train_cpu_s=rec["train_cpu_s"],
+                         machine=machine())
+            atomic_write_json(unit, found)
+            row[kind] = found
+            res["seeds"][str(seed)] = row
+            _summarise_search(res)
+            atomic_write_json(out, res)
+        res["seeds"][str(seed)] = row
+    _summarise_search(res)
+    atomic_write_json(out, res)
+
+
+def _search(loaded, budget, seed: int, latency, ckpt: Path) -> dict:
+    """Evolution from the learned prior (60 queries) at `budget`; the winner's MACs, its
+    predicted latency (`latency`: the table's cost) and its supernet score."""
+    from slimnas.io import load_checkpoint
+    from slimnas.pipeline import prior_sampler
+    from slimnas.search.costs import flops_of
+    from slimnas.search.evaluators import CachedEvaluator
+    from slimnas.search.searchers import get_searcher
+
+    space = loaded.ctx.space
+    init = prior_sampler(loaded.cfg, space, load_checkpoint(ckpt)["records"], budget)
+    ev = CachedEvaluator(loaded.scorer, max_queries=QUERIES)
+    r = get_searcher("evolution").search(space, ev, budget, random.Random(seed), init=init)
+    best = tuple(r.best)
+    return {"widths": list(best), "key": space.key(best), "flops_macs": flops_of(space, best),
+            "latency_ms_predicted": latency.of(space, best),
+            "supernet_score": r.best_score, "queries": ev.queries,
+            "budget": budget.flops, "cost": budget.cost.name}
+
+
+def _measured(space, widths) -> float:
+    from slimnas.latency import measure_network
+    from slimnas.runs import torch_threads
+
+    with torch_threads(1):
+        return measure_network(space, widths, SEARCH_BATCH, 1, torch.device("cpu"), 0.2)
+
+
+def _summarise_search(res: dict) -> None:
+    rows = [r for r in res["seeds"].values() if "latency" in r and "macs" in r]
+    if not rows:
+        return
+    summary = {}
+    for kind in ("latency", "macs"):
+        acc = [r[kind]["test_top1"] for r in rows]
+        meas = [r[kind]["latency_ms_measured"] for r in rows]
+        summary[kind] = {
+            "test_top1_mean": statistics.fmean(acc),
+            "test_top1_std": statistics.stdev(acc) if len(acc) > 1 else None,
+            "latency_ms_measured_mean": statistics.fmean(meas),
+            "over_latency_budget": sum(m > res["budget_latency_ms_predicted"] for m in meas),
+            "supernet_score_mean": statistics.fmean(r[kind]["supernet_score"] for r in rows),
+            "flops_macs_mean": statistics.fmean(r[kind]["flops_macs"] for r in rows),
+        }
+    summary["n_seeds"] = len(rows)
+    res["summary"] = summary
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--stage", required=True, choices=("check", "rounding", "search"))
+    ap.add_argument("--n", type=int, default=50, help="widths (check) or pairs (rounding)")
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--pause", type=int, default=None, help="PID to stop while timing")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads for training")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    TABLES.mkdir(parents=True, exist_ok=True)
+    {"check": stage_check, "rounding": stage_rounding, "search": stage_search}[args.stage](args)
+
+
+if __name__ == "__main__":
+    main()
