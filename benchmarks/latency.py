@@ -109,9 +109,15 @@ def stage_check(args) -> None:
     res = read_json(out) if out.is_file() else {"benchmark": "latency check", "spaces": {}}
     for opts in (CBM_FULL, STUDY):
         space, table, path = table_for(opts, 1, args.pause)
-        with paused(args.pause), torch_threads(1):
-            r = check_predictions(space, table, args.n, seed=0,
-                                  log=lambda line: log(f"check: {line}"))
+        runs = []
+        for _ in range(args.repeats):  # the same widths again: how much timing noise moves it
+            with paused(args.pause), torch_threads(1):
+                runs.append(check_predictions(space, table, args.n, seed=0,
+                                              log=lambda line: log(f"check: {line}")))
+        r = runs[0]
+        r["repeats"] = [{k: x[k] for k in ("kendall_tau", "kendall_tau_macs",
+                                           "median_relative_error", "max_relative_error")}
+                        for x in runs]
         r["table"] = str(path.relative_to(HERE.parent))
         r["space"] = opts
         res["spaces"][f"{opts['name']} {opts['width_mult']}x {opts['input_size']}"] = r
@@ -319,6 +325,7 @@ def main() -> None:
     ap.add_argument("--stage", required=True, choices=("check", "rounding", "search"))
     ap.add_argument("--n", type=int, default=50, help="widths (check) or pairs (rounding)")
     ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--repeats", type=int, default=3, help="check: measurements of the widths")
     ap.add_argument("--pause", type=int, default=None, help="PID to stop while timing")
     ap.add_argument("--threads", type=int, default=2, help="torch threads for training")
     args = ap.parse_args()

@@ -448,3 +448,24 @@ def test_a_table_too_large_is_refused_before_measuring(tmp_path, fake_timer):
     with pytest.raises(SlimnasError, match="distinct layer shapes"):
         L.build_table(own_space(), tmp_path / "t.json", max_entries=10)
     assert not fake_timer and not (tmp_path / "t.json").exists()
+
+
+def test_a_params_budget_is_honoured_and_its_prior_is_exact():
+    from slimnas.flops import cost_model
+
+    space = tiny_space("cbm-resnet", bins=4)
+    full = PARAMS.of(space, space.max_widths())
+    assert full == cost_model(space.spec).params(space.channels_of(space.max_widths()))
+    budget = Budget(0.5 * full, (0.8, 1.0), PARAMS)
+    ev = CachedEvaluator(type("S", (), {"score": lambda self, w: float(sum(w))})(),
+                         max_queries=30)
+    result = get_searcher("evolution").search(space, ev, budget, random.Random(0))
+    assert budget.legal(PARAMS.of(space, result.best))
+    assert "params" in budget.describe()
+    rng = random.Random(0)
+    records = [(float(rng.random()), space.sample(rng)) for _ in range(100)]
+    prior = PriorSampler(space, records, 0.5 * full, (0.8, 1.0), cost=PARAMS, steps=500)
+    assert prior.expected_flops() == pytest.approx(
+        enumerate_expectation(space, PARAMS, prior.probs), rel=1e-10)
+    for w in prior.sample(random.Random(2), 10):
+        assert budget.legal(PARAMS.of(space, w))
