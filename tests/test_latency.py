@@ -73,7 +73,7 @@ def fake_timer(monkeypatch):
 
 def test_table_structure_and_predictions_are_sums_of_entries(tmp_path, fake_timer):
     space = tiny_space()
-    table = L.build_table(space, tmp_path / "t.json", batch=2, threads=1)
+    table = L.build_table(space, tmp_path / "t.json", batch=2, threads=1, passes=1)
     sites = L.sites(space)
     assert [t["layer"] for t in table["terms"]] == [s.name for s in sites]
     assert sites[-1].name == "head"
@@ -107,8 +107,11 @@ def test_a_depthwise_conv_depends_on_one_group_and_the_stem_on_its_output():
     space = tiny_space()
     sites = L.sites(space)
     spec_convs = [c for c, _ in space.spec.convs()]
-    assert len(sites) == len(spec_convs) + 1
-    for s, conv in zip(sites, spec_convs, strict=False):
+    adds = [b for b in space.spec.blocks if b.shortcut != "none"]
+    assert adds and len(sites) == len(spec_convs) + len(adds) + 1
+    assert [s.groups for s in sites if s.name.endswith(".add")] == [(b.cout,) for b in adds]
+    convs = [s for s in sites if ".convs." in s.name or s.name.endswith(".shortcut")]
+    for s, conv in zip(convs, spec_convs, strict=True):
         if conv.depthwise or conv.cin < 0:
             assert s.groups == (conv.cout,)
         else:
@@ -129,20 +132,33 @@ def test_build_resumes_measuring_only_what_is_missing(tmp_path, fake_timer, monk
 
     monkeypatch.setattr(L, "measure", dying)
     with pytest.raises(KeyboardInterrupt):
-        L.build_table(space, path)
+        L.build_table(space, path, passes=1)
     partial = json.loads(path.read_text())
     assert len(partial["entries"]) == 2 * L.SAVE_EVERY and partial["terms"] is None
     with pytest.raises(SlimnasError, match="unfinished"):
         L.load_table(path)
+    with pytest.raises(SlimnasError, match="another passes"):
+        L.build_table(space, path, passes=3)
     monkeypatch.setattr(L, "measure", real)
     before = len(fake_timer)
-    table = L.build_table(space, path)
+    table = L.build_table(space, path, passes=1)
     measured_again = fake_timer[before:]
     assert not set(measured_again) & set(partial["entries"])
     assert len(table["entries"]) == len(set(fake_timer))
-    fresh = L.build_table(space, tmp_path / "fresh.json")
+    fresh = L.build_table(space, tmp_path / "fresh.json", passes=1)
     assert fresh["entries"] == table["entries"] and fresh["terms"] == table["terms"]
-    assert L.build_table(space, path) == L.load_table(path)  # finished: read back as is
+    assert L.build_table(space, path, passes=1) == L.load_table(path)  # finished: as is
+
+
+def test_every_entry_is_the_minimum_of_its_passes(tmp_path, monkeypatch):
+    space = tiny_space()
+    noise = iter(np.random.default_rng(0).uniform(1.0, 2.0, size=100_000))
+    monkeypatch.setattr(L, "measure", lambda *a, **k: float(next(noise)))
+    monkeypatch.setattr(L, "measure_network", lambda *a, **k: float(next(noise)) + 10)
+    table = L.build_table(space, tmp_path / "t.json", passes=3)
+    assert table["passes"] == 3
+    for sig, times in table["runs"].items():
+        assert len(times) == 3 and table["entries"][sig] == min(times)
 
 
 def test_a_table_of_other_settings_is_refused(tmp_path, fake_timer, monkeypatch):

@@ -71,7 +71,7 @@ def cmd_latency_build(args) -> int:
         table = build_table(space, args.out, args.batch, threads, device, args.min_run_time,
                             seed=cfg["seed"], log=lambda line: print(f"latency: {line}",
                                                                       file=sys.stderr),
-                            max_entries=args.max_entries)
+                            max_entries=args.max_entries, passes=args.passes)
     print_json({"out": args.out, "terms": len(table["terms"]),
                 "entries": len(table["entries"]), "constant_ms": table["constant_ms"],
                 "batch": table["batch"], "threads": table["threads"],
@@ -385,6 +385,8 @@ def _add_latency_commands(sub) -> None:
     b.add_argument("--device", default=None, help="cpu or cuda[:N] (default: the config's)")
     b.add_argument("--min-run-time", type=float, default=0.1,
                    help="seconds of timing per entry (torch.utils.benchmark blocks)")
+    b.add_argument("--passes", type=int, default=3, help="rounds over every entry; each "
+                   "keeps its fastest (default 3)")
     b.add_argument("--max-entries", type=int, default=5000,
                    help="refuse a table of more distinct layer shapes (default 5000)")
     b.set_defaults(fn=cmd_latency_build, resume_hint="rerun the same command to measure "

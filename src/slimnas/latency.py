@@ -62,7 +62,8 @@ class Site:
 
 
 def sites(space: WidthSpace) -> list[Site]:
-    """Every conv (+BN+act) of the space's blocks, shortcut convs included, then the head."""
+    """Every conv (+BN+act) of the space's blocks, shortcut convs included, each residual
+    add (+ the activation after it), then the head."""
     from slimnas.width.spec import INPUT, conv_out_size
 
     spec = space.spec
@@ -89,6 +90,10 @@ def sites(space: WidthSpace) -> list[Site]:
         sc = block.shortcut_conv()
         if sc is not None:
             out.append(conv_site(f"blocks.{b}.shortcut", sc, start))
+        if block.shortcut != "none":  # the residual add (+ the activation after it)
+            out.append(Site(f"blocks.{b}.add", (block.cout,), lambda ch, block=block, size=size: {
+                "op": "add", "channels": int(ch[block.cout]), "size": size,
+                "act": block.post_act}))
     final = size
     out.append(Site("head", (spec.head_in,), lambda ch: {
         "op": "head", "cin": int(ch[spec.head_in]), "classes": spec.num_classes,
@@ -215,6 +220,13 @@ def layer_module(shape: dict):
                         shape["stride"], shape["depthwise"], shape["act"])
         unit = ConvUnit(spec, shape["cin"], shape["cout"], dynamic=False)
         return unit, (shape["cin"], shape["size"], shape["size"])
+    if shape["op"] == "add":
+        from slimnas.width.net import _act
+
+        class Add(nn.Module):
+            def forward(self, x):
+                return _act(shape["act"], x + x)
+        return Add(), (shape["channels"], shape["size"], shape["size"])
     if shape["op"] == "head":
         class Head(nn.Module):
             def __init__(self):
@@ -289,23 +301,29 @@ def space_identity(space: WidthSpace) -> dict:
 def build_table(space: WidthSpace, path: str | Path, batch: int = 1, threads: int = 1,
                 device: str = "cpu", min_run_time: float = 0.1, constant_widths: int = 5,
                 seed: int = 0, log: Callable[[str], None] | None = None,
-                max_entries: int = MAX_ENTRIES) -> dict:
+                max_entries: int = MAX_ENTRIES, passes: int = 3) -> dict:
     """Measure (or finish measuring) the latency table of `space` into `path`; more than
-    `max_entries` distinct layer shapes is refused before any measurement."""
+    `max_entries` distinct layer shapes is refused before any measurement.
+
+    Every entry (and every whole network of the constant) is timed in `passes` rounds over
+    all of them, and its minimum kept: on a shared machine a slow spell then spoils one
+    round of an entry, not the entry, and drift over the build is spread over all."""
     import torch
 
-    if batch < 1 or threads < 1:
-        raise SlimnasError(f"batch and threads must be >= 1, got {batch} and {threads}")
+    if batch < 1 or threads < 1 or passes < 1:
+        raise SlimnasError(f"batch, threads and passes must be >= 1, got {batch}, {threads} "
+                           f"and {passes}")
     dev = torch.device(device)
     header = {"format": FORMAT, "space": space_identity(space), "batch": batch,
-              "threads": threads, "machine": machine(dev), "min_run_time": min_run_time}
+              "threads": threads, "machine": machine(dev), "min_run_time": min_run_time,
+              "passes": passes}
     path = Path(path)
     table = {**header, "entries": {}, "terms": None, "constant_ms": None}
     if path.is_file():
         old = read_json(path)
         if not isinstance(old, dict) or old.get("format") != FORMAT:
             raise SlimnasError(f"{path} is not a slimnas latency table; choose another path")
-        for key in ("space", "batch", "threads", "min_run_time"):
+        for key in ("space", "batch", "threads", "min_run_time", "passes"):
             if old.get(key) != header[key]:
                 raise SlimnasError(f"{path} is a table of another {key}; choose another path "
                                    "or rebuild it elsewhere")
@@ -313,7 +331,6 @@ def build_table(space: WidthSpace, path: str | Path, batch: int = 1, threads: in
             if old["machine"].get(key) != header["machine"].get(key):
                 raise SlimnasError(f"{path} was measured with another {key} "
                                    f"({old['machine'].get(key)}); choose another path")
-        table["entries"] = dict(old.get("entries", {}))
         if old.get("terms") is not None and old.get("constant_ms") is not None:
             return old  # finished earlier
     say = log or (lambda _line: None)
@@ -328,16 +345,21 @@ def build_table(space: WidthSpace, path: str | Path, batch: int = 1, threads: in
             f"the latency table would hold {len(wanted):,} distinct layer shapes (limit "
             f"{max_entries:,}, about {max_entries * (min_run_time + 0.05) / 60:.0f} min): use "
             "fewer bins, keep layers at full width (ignore=), or raise --max-entries")
-    missing = [s for s in wanted if s not in table["entries"]]
-    say(f"{len(wanted)} distinct layer shapes over {len(all_sites)} layers; "
-        f"{len(wanted) - len(missing)} measured earlier, {len(missing)} to measure")
+    runs = table.setdefault("runs", {})  # every timing of every entry, by pass
+    runs.update(old.get("runs", {}) if path.is_file() else {})
+    todo = [(p, sig) for p in range(passes) for sig in wanted if len(runs.get(sig, [])) <= p]
+    say(f"{len(wanted)} distinct layer shapes over {len(all_sites)} layers, {passes} passes; "
+        f"{len(todo)} timings to make")
     torch.manual_seed(seed)
-    for i, sig in enumerate(missing, 1):
+    for i, (_, sig) in enumerate(todo, 1):
         module, shape_in = layer_module(wanted[sig])
-        table["entries"][sig] = measure(module, shape_in, batch, threads, dev, min_run_time)
-        if i % SAVE_EVERY == 0 or i == len(missing):
+        runs.setdefault(sig, []).append(measure(module, shape_in, batch, threads, dev,
+                                                min_run_time))
+        if i % SAVE_EVERY == 0 or i == len(todo):
+            table["entries"] = {k: min(v) for k, v in runs.items() if len(v) >= passes}
             atomic_write_json(path, table)
-            say(f"measured {i}/{len(missing)}")
+            say(f"measured {i}/{len(todo)}")
+    table["entries"] = {k: min(v) for k, v in runs.items()}
     table["terms"] = [{"layer": s.name, "groups": list(s.groups),
                        "ms": _term_array(space, s, table["entries"]).tolist()}
                       for s in all_sites]
@@ -345,10 +367,13 @@ def build_table(space: WidthSpace, path: str | Path, batch: int = 1, threads: in
     rng = random.Random(seed)
     widths = [space.min_widths(), space.max_widths()] + \
         [space.sample(rng) for _ in range(max(0, constant_widths - 2))]
-    residuals = []
-    for w in widths:
-        whole = measure_network(space, w, batch, threads, dev, min_run_time)
-        residuals.append(whole - _predict_terms(space, table["terms"], w))
+    whole = [float("inf")] * len(widths)
+    for _ in range(passes):
+        for i, w in enumerate(widths):
+            whole[i] = min(whole[i], measure_network(space, w, batch, threads, dev,
+                                                     min_run_time))
+    residuals = [t - _predict_terms(space, table["terms"], w)
+                 for t, w in zip(whole, widths, strict=True)]
     table["constant_ms"] = statistics.median(residuals)
     table["constant_widths"] = [list(w) for w in widths]
     table["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
@@ -462,9 +487,11 @@ class LatencyCost:
 
 def check_predictions(space: WidthSpace, table: dict, n: int, seed: int = 0,
                       device: str = "cpu", min_run_time: float | None = None,
-                      log: Callable[[str], None] | None = None) -> dict:
+                      log: Callable[[str], None] | None = None,
+                      passes: int | None = None) -> dict:
     """Kendall tau and relative error of the table's predictions against whole-network
-    measurements of `n` random widths (and Kendall tau of MACs alone, for comparison)."""
+    measurements of `n` random widths (and Kendall tau of MACs alone, for comparison);
+    each width timed in `passes` rounds over all (default: the table's), minimum kept."""
     from scipy.stats import kendalltau
 
     from slimnas.search.costs import flops_of
@@ -482,8 +509,15 @@ def check_predictions(space: WidthSpace, table: dict, n: int, seed: int = 0,
             widths.append(w)
     rows = []
     mrt = table["min_run_time"] if min_run_time is None else min_run_time
+    passes = table.get("passes", 1) if passes is None else passes
+    best = [float("inf")] * len(widths)
+    for p in range(passes):
+        for i, w in enumerate(widths):
+            best[i] = min(best[i], measure_network(space, w, table["batch"], table["threads"],
+                                                   device, mrt))
+        say(f"pass {p + 1}/{passes}: {len(widths)} networks timed")
     for i, w in enumerate(widths, 1):
-        measured = measure_network(space, w, table["batch"], table["threads"], device, mrt)
+        measured = best[i - 1]
         rows.append({"widths": list(w), "key": space.key(w),
                      "latency_ms_predicted": cost.of(space, w),
                      "latency_ms_measured": measured, "flops_macs": flops_of(space, w)})
@@ -496,5 +530,5 @@ def check_predictions(space: WidthSpace, table: dict, n: int, seed: int = 0,
     return {"n": len(rows), "seed": seed, "kendall_tau": float(kendalltau(pred, meas)[0]),
             "kendall_tau_macs": float(kendalltau(macs, meas)[0]),
             "median_relative_error": statistics.median(rel), "max_relative_error": max(rel),
-            "batch": table["batch"], "threads": table["threads"],
+            "batch": table["batch"], "threads": table["threads"], "passes": passes,
             "machine": machine(device), "table_machine": table["machine"], "widths": rows}
