@@ -81,6 +81,11 @@ class CostModel:
     def params_batch(self, channels: np.ndarray) -> np.ndarray:
         return self._params.batch(self._extend(np.asarray(channels, dtype=np.int64)))
 
+    def params_form(self) -> tuple[int, tuple[tuple[int, int, int], ...]]:
+        """(constant, (coef, a, b) terms) of the params: indices as in `cost_terms`, a
+        follower's width at num_groups + j (`spec.derived_channels()[j]`)."""
+        return self._params.const, self._params.terms
+
     def pair_terms(self) -> tuple[tuple[float, int, int], ...]:
         """MACs as (coef, group_a, group_b) terms (NONE for a constant factor); a follower
         width counts as its group's times channels / C (linearised: the prior's gradient)."""

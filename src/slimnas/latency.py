@@ -139,8 +139,7 @@ def _own_sites(space: WidthSpace) -> list[Site]:
         if layer.kind == "grouped":
             continue
         m = model.get_submodule(layer.name)
-        out_terms = spec._width(layer, "out")
-        in_terms = out_terms if layer.kind in ("bn", "depthwise") else spec._width(layer, "in")
+        in_terms, out_terms = spec.layer_channels(layer)
         groups = tuple(dict.fromkeys(g for _, idx in in_terms + out_terms
                                      if (g := base_group(idx)) is not None))
         if not groups:
@@ -180,8 +179,7 @@ def own_layer_sizes(space: WidthSpace, widths: Sequence[int]) -> dict[str, list[
     ext += [-(-ext[g] * num // den) for g, num, den in spec.derived_channels()]
     sizes = {}
     for layer in spec.layers:
-        out_terms = spec._width(layer, "out")
-        in_terms = out_terms if layer.kind in ("bn", "depthwise") else spec._width(layer, "in")
+        in_terms, out_terms = spec.layer_channels(layer)
         sizes[layer.name] = [sum(c * (1 if idx < 0 else ext[idx]) for c, idx in t)
                              for t in (in_terms, out_terms)]
     return sizes

@@ -92,8 +92,9 @@ class ParamsCost:
             g, num, den = derived[idx - n]
             return g, -(-chans[g] * num // den)
 
-        const, terms = float(model._params.const), []
-        for coef, a, b in model._params.terms:
+        const, params = model.params_form()
+        const, terms = float(const), []
+        for coef, a, b in params:
             (ga, va), (gb, vb) = column(a), column(b)
             if ga is None and gb is None:
                 const += coef

@@ -137,6 +137,13 @@ class TracedSpec:
             terms.append((size - bound, NONE))
         return terms
 
+    def layer_channels(self, layer: Layer) -> tuple[list, list]:
+        """(input, output) channel counts of `layer` as terms (coef, group, NONE or a
+        follower's index): sum coef * ch[index]. A BN's or depthwise conv's input is its
+        output."""
+        out = self._width(layer, "out")
+        return (out if layer.kind in ("bn", "depthwise") else self._width(layer, "in")), out
+
     def cost_terms(self) -> tuple[list, list, int]:
         """(MACs terms, params terms, constant params) as `NetSpec.cost_terms`."""
         macs: list[tuple[int, int, int]] = []
