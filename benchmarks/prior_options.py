@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 from slimnas.io import atomic_write_json, load_checkpoint, read_json
+from slimnas.latency import cpu_model
 
 OPTIONS = {
     "slimnas": None,  # config.DEFAULTS["search"]["prior"], read at run time
@@ -48,16 +49,6 @@ def cpu_seconds() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def train(seed: int, out: Path, args) -> dict:

@@ -87,15 +87,9 @@ def cpu_seconds() -> float:
 
 
 def machine() -> dict:
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"platform": platform.platform(), "cpu": cpu, "torch": torch.__version__,
+    from slimnas.latency import cpu_model
+
+    return {"platform": platform.platform(), "cpu": cpu_model(), "torch": torch.__version__,
             "threads": torch.get_num_threads()}
 
 

@@ -266,18 +266,22 @@ def measure(module, input_shape: Sequence[int], batch: int, threads: int, device
     return min(m.times) * 1e3
 
 
-def machine(device) -> dict:
-    import torch
-
-    cpu = platform.processor() or platform.machine()
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo), else what `platform` knows."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    out = {"cpu": cpu, "platform": platform.platform(), "torch": torch.__version__,
+    return platform.processor() or platform.machine()
+
+
+def machine(device) -> dict:
+    """Where timings were made: CPU model, platform, torch version, device (and GPU)."""
+    import torch
+
+    out = {"cpu": cpu_model(), "platform": platform.platform(), "torch": torch.__version__,
            "device": str(device)}
     if str(device).startswith("cuda"):
         out["gpu"] = torch.cuda.get_device_name(device)
