@@ -2,7 +2,9 @@
 fixed before any result).
 
     python benchmarks/decisive_study.py --stage keys      # choose the pilot's 24 widths
-    python benchmarks/decisive_study.py --stage pilot     # build their truth (2 seeds), gate
+    python benchmarks/decisive_study.py --stage pilot     # build their truth (2 seeds), gate;
+                                                          # a failed gate: the 16-epoch re-pilot
+    python benchmarks/decisive_study.py --stage truth     # after the gate: 48 widths x 3 seeds
     python benchmarks/decisive_study.py --stage compute   # BCNetV2 at two compute levels
     python benchmarks/decisive_study.py --stage supernets --compute 6.4e12
     python benchmarks/decisive_study.py --stage report    # statistics and the verdict
@@ -14,7 +16,11 @@ scores beside its checkpoint; every stage resumes.
 Space, data and recipe are those of benchmarks/vs_alternatives.py; the truth is a
 `bench build` (resumable, growable) whose runs are exactly that study's from-scratch runs,
 so its window widths trained from scratch at budget 0.5 are taken as known runs.
-Writes benchmarks/results/decisive_study.json with `pilot`, `gate` and `verdict` sections.
+Writes benchmarks/results/decisive_study.json with `pilot`, `gate` and `verdict` sections
+(and .png). The work directory (supernets, their scores) is inside the repository
+(benchmarks/results/decisive_study_runs/), like vs_alternatives', so the study continues
+across sessions and machines; the truths are `bench build` files, resumable from their
+`.partial`.
 """
 
 from __future__ import annotations
@@ -36,6 +42,9 @@ import vs_alternatives as va  # noqa: E402  (the space, split and recipe)
 BUDGET = 0.5
 PILOT_HALF = 12  # widths without a 1-bin group, and as many with one
 GATE_TAU = 0.3
+RE_PILOT_EPOCHS = 16  # the one longer recipe a failed gate allows
+FULL_HALF = 24  # the full truth: 2 x 24 window widths (the pilot's 24 and as many more)
+FULL_SEEDS = 3
 BUILD = {"space": "cbm-mobilenet", "options": {"width_mult": 0.25}, "data": "fashion-mnist",
          "bins": 4, "epochs": va.EPOCHS, "batch_size": va.BATCH, "lr": va.LR,
          "weight_decay": 5e-4, "train_size": va.SUBSET, "held_out": va.HELD_OUT,
@@ -169,18 +178,102 @@ def report(args, compute: float, seeds: int) -> dict:
     return res
 
 
+def re_pilot_path(args) -> str:
+    p = Path(args.truth)
+    return str(p.with_name(f"{p.stem}_{RE_PILOT_EPOCHS}ep{p.suffix}"))
+
+
+def passed_truth(args, result: dict) -> str:
+    """The truth whose gate passed (the pilot's, else the re-pilot's); else one clear exit."""
+    if result.get("gate", {}).get("passed"):
+        return args.truth
+    if result.get("gate_re_pilot", {}).get("passed"):
+        return re_pilot_path(args)
+    sys.exit("decisive_study: no gate has passed (run --stage pilot first); the study stops "
+             "at the pilot, as its design says")
+
+
+def full_truth(args, result: dict, pilot_keys: list[str], known: dict, work: Path) -> None:
+    """Grow the passing truth to 2 x FULL_HALF window widths x FULL_SEEDS seeds."""
+    from slimnas.bench.build import build_benchmark
+
+    truth = passed_truth(args, result)
+    space, widths, macs = window_space()
+    taken = set(pilot_keys)
+    keep = np.array([space.key(w) not in taken for w in widths])
+    ones = (widths == 1).any(axis=1)
+    rng = random.Random(20261203)
+    n = FULL_HALF - PILOT_HALF  # more widths of each half (without / with a 1-bin group)
+    extra = stratified(widths[keep & ~ones], macs[keep & ~ones], n, rng) + \
+        stratified(widths[keep & ones], macs[keep & ones], n, rng)
+    keys = list(dict.fromkeys([*pilot_keys, *(space.key(w) for w in extra), *known]))
+    keys_file = work / "full_keys.txt"
+    keys_file.write_text("\n".join(keys) + "\n")
+    epochs = BUILD["epochs"] if truth == args.truth else RE_PILOT_EPOCHS
+    res = build_benchmark(archs=None, seeds=FULL_SEEDS, out=truth, root=args.root,
+                          keys_file=keys_file, known_runs=known if truth == args.truth
+                          else None, jobs=args.jobs, progress=False,
+                          **{**BUILD, "epochs": epochs})
+    result["full_truth"] = {"keys": keys, "seeds": FULL_SEEDS, "build": res, "truth": truth,
+                            "seed_vs_seed": gate(read_json(truth), keys)}
+    atomic_write_json(args.out, result)
+
+
+def verdict(study: dict) -> str:
+    d = study["decision"]
+    holds = "holds" if d["holds"] else "does not hold"
+    return (f"fairness ranks better {holds}: BCNet and BCNetV2 against UA, AutoSlim and FLOPs "
+            f"alone on Kendall tau inside the window (paired 95 % intervals), ceiling "
+            f"{study['ceiling']['kendall_tau']:.2f}")
+
+
+def plot(result: dict, file: Path) -> None:
+    """The gate(s), and once the study has run, each scorer's tau with its interval."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    study = result.get("study")
+    if study:
+        names = list(study["scorers"])
+        vals = [study["scorers"][n]["kendall_tau"] for n in names]
+        lo = [v - study["scorers"][n]["intervals"]["kendall_tau"][0]
+              for n, v in zip(names, vals, strict=True)]
+        hi = [study["scorers"][n]["intervals"]["kendall_tau"][1] - v
+              for n, v in zip(names, vals, strict=True)]
+        ax.bar(names, vals, yerr=[lo, hi], capsize=4, color="C0")
+        ax.axhline(study["ceiling"]["kendall_tau"], color="k", ls="--",
+                   label="ceiling (truth seed vs seed)")
+        ax.set_ylabel("Kendall tau inside the window")
+    else:
+        gates = [(f"pilot ({BUILD['epochs']} ep)", result.get("gate", {})),
+                 (f"re-pilot ({RE_PILOT_EPOCHS} ep)", result.get("gate_re_pilot", {}))]
+        gates = [(n, g["seed0_vs_seed1_kendall_tau"]) for n, g in gates
+                 if g.get("seed0_vs_seed1_kendall_tau") is not None]
+        ax.bar([n for n, _ in gates], [t for _, t in gates], color="C1")
+        ax.set_ylabel("truth seed 0 vs seed 1, Kendall tau")
+    ax.axhline(GATE_TAU, color="C3", ls=":", label=f"gate {GATE_TAU}")
+    ax.legend(fontsize=8)
+    ax.set_title(result.get("verdict") or "decisive ranking study", fontsize=8, wrap=True)
+    fig.tight_layout()
+    fig.savefig(file, dpi=120)
+    plt.close(fig)
+
+
 def main() -> None:
     from slimnas.bench.build import build_benchmark
 
     ap = argparse.ArgumentParser()
-    ap.add_argument("--stage", choices=("keys", "pilot", "compute", "supernets", "report"),
-                    default="pilot")
+    ap.add_argument("--stage", default="pilot",
+                    choices=("keys", "pilot", "truth", "compute", "supernets", "report"))
     ap.add_argument("--compute", type=float, default=6.4e12,
                     help="training MACs per supernet (--stage compute tries it and 2x)")
     ap.add_argument("--seeds", type=int, default=2, help="supernet seeds per rule")
     ap.add_argument("--boot", type=int, default=2000)
-    ap.add_argument("--dir", default="runs/decisive_study")
-    ap.add_argument("--va-dir", default="runs/vs_alternatives")
+    ap.add_argument("--dir", default="benchmarks/results/decisive_study_runs")
+    ap.add_argument("--va-dir", default="benchmarks/results/vs_alternatives_runs")
     ap.add_argument("--root", default=None)
     ap.add_argument("--truth", default="benchmarks/results/decisive_truth.json")
     ap.add_argument("--out", default="benchmarks/results/decisive_study.json")
@@ -189,6 +282,9 @@ def main() -> None:
     args = ap.parse_args()
     if args.smoke:
         va.SUBSET, va.HELD_OUT, va.EPOCHS = 3000, 500, 1
+        BUILD.update(epochs=1, train_size=3000, held_out=500)
+        global PILOT_HALF, FULL_HALF, RE_PILOT_EPOCHS
+        PILOT_HALF, FULL_HALF, RE_PILOT_EPOCHS = 3, 5, 2
     work = Path(args.dir)
     work.mkdir(parents=True, exist_ok=True)
     keys = choose_keys(work / "pilot_keys.json")
@@ -199,7 +295,11 @@ def main() -> None:
     if args.stage == "keys":
         return
     result = read_json(args.out) if Path(args.out).is_file() else {}
+    if args.stage == "truth":
+        full_truth(args, result, keys, known, work)
+        return
     if args.stage in ("compute", "supernets", "report"):
+        args.truth = passed_truth(args, result)
         keys_built = list(read_json(args.truth))
         if args.stage == "compute":
             from slimnas.bench.compare import compare_scorers
@@ -218,6 +318,8 @@ def main() -> None:
                     supernet_scores(args, label, seed, args.compute, keys_built)
         else:
             result["study"] = report(args, args.compute, args.seeds)
+            result["verdict"] = verdict(result["study"])
+            plot(result, Path(args.out).with_suffix(".png"))
         atomic_write_json(args.out, result)
         return
     keys_file = work / "pilot_keys.txt"
@@ -231,10 +333,27 @@ def main() -> None:
         "pilot": {"keys": all_keys, "chosen": keys, "from_vs_alternatives": list(known),
                   "build": res, "truth": args.truth, "recipe": BUILD},
         "gate": gate(truth, all_keys)})
-    if result["gate"]["passed"] is False:
-        result["verdict"] = None  # a re-pilot (16 epochs) comes first, as the design says
     atomic_write_json(args.out, result)
     log(f"gate: {result['gate']}")
+    if result["gate"]["passed"] is False:  # the one re-pilot the design allows
+        longer = re_pilot_path(args)
+        log(f"gate failed: re-pilot of the same widths at {RE_PILOT_EPOCHS} epochs -> {longer}")
+        res = build_benchmark(archs=None, seeds=2, out=longer, root=args.root,
+                              keys_file=keys_file, known_runs=None, jobs=args.jobs,
+                              progress=False, **{**BUILD, "epochs": RE_PILOT_EPOCHS})
+        result["re_pilot"] = {"build": res, "truth": longer,
+                              "recipe": {**BUILD, "epochs": RE_PILOT_EPOCHS}}
+        result["gate_re_pilot"] = gate(read_json(longer), all_keys)
+        log(f"re-pilot gate: {result['gate_re_pilot']}")
+        if result["gate_re_pilot"]["passed"] is False:
+            ceiling = max(result["gate"]["seed0_vs_seed1_kendall_tau"],
+                          result["gate_re_pilot"]["seed0_vs_seed1_kendall_tau"])
+            result["verdict"] = (
+                "undecidable on this hardware: the ground truth's own seeds rank the window's "
+                f"widths with Kendall tau {ceiling:.2f} at best (gate {GATE_TAU}), so no "
+                "scorer's ranking can be told from another's")
+        atomic_write_json(args.out, result)
+    plot(result, Path(args.out).with_suffix(".png"))
 
 
 if __name__ == "__main__":
