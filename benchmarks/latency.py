@@ -263,7 +263,8 @@ def stage_search(args) -> None:
             if unit.is_file():
                 row[kind] = read_json(unit)
                 continue
-            found = _search(loaded, budget, seed, cost, sdir / "checkpoint.pt")
+            scorer = va.ReplayScorer(loaded.scorer, work / f"{kind}.scores.json")  # resumable
+            found = _search(loaded, scorer, budget, seed, cost, sdir / "checkpoint.pt")
             with paused(args.pause):
                 found["latency_ms_measured"] = _measured(space, found["widths"])
             log(f"seed {seed} {kind}: {found['key']} MACs {found['flops_macs']:,} predicted "
@@ -282,7 +283,7 @@ def stage_search(args) -> None:
     atomic_write_json(out, res)
 
 
-def _search(loaded, budget, seed: int, latency, ckpt: Path) -> dict:
+def _search(loaded, scorer, budget, seed: int, latency, ckpt: Path) -> dict:
     """Evolution from the learned prior (60 queries) at `budget`; the winner's MACs, its
     predicted latency (`latency`: the table's cost) and its supernet score."""
     from slimnas.io import load_checkpoint
@@ -293,7 +294,7 @@ def _search(loaded, budget, seed: int, latency, ckpt: Path) -> dict:
 
     space = loaded.ctx.space
     init = prior_sampler(loaded.cfg, space, load_checkpoint(ckpt)["records"], budget)
-    ev = CachedEvaluator(loaded.scorer, max_queries=QUERIES)
+    ev = CachedEvaluator(scorer, max_queries=QUERIES)
     r = get_searcher("evolution").search(space, ev, budget, random.Random(seed), init=init)
     best = tuple(r.best)
     return {"widths": list(best), "key": space.key(best), "flops_macs": flops_of(space, best),

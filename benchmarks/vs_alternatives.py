@@ -115,6 +115,34 @@ def base_config(args, seed: int, out: Path, rule: str = "bcnetv2", **train) -> d
     return cfg
 
 
+class ReplayScorer:
+    """A supernet scorer whose scores are kept in `file` as they come: a search killed
+    part-way and run again with its seed asks for the same widths in the same order, and
+    gets the kept scores at once (a score is a deterministic function of the supernet and
+    the widths), so it resumes where it stopped. `earlier_cpu_s`: the CPU seconds the
+    kept scores cost."""
+
+    def __init__(self, inner, file: Path):
+        self.inner, self.file = inner, Path(file)
+        kept = read_json(self.file) if self.file.is_file() else {}
+        self.scores = dict(kept.get("scores", {}))
+        self.earlier_cpu_s = float(kept.get("cpu_s", 0.0))
+        self._cpu = self.earlier_cpu_s
+        self.replayed = 0
+
+    def score(self, widths) -> float:
+        key = ",".join(str(int(v)) for v in widths)
+        if key in self.scores:
+            self.replayed += 1
+            return self.scores[key]
+        c0 = cpu_seconds()
+        value = self.inner.score(widths)
+        self._cpu += cpu_seconds() - c0
+        self.scores[key] = value
+        atomic_write_json(self.file, {"scores": self.scores, "cpu_s": self._cpu})
+        return value
+
+
 class Seed:
     """Everything of one seed: data, supernets, searches, networks (each unit kept on disk)."""
 
@@ -196,7 +224,8 @@ class Seed:
         if kind == "evolution":
             init = prior_sampler(loaded.cfg, space, load_checkpoint(
                 self.dir / "supernet-bcnetv2" / "checkpoint.pt")["records"], budget)
-        evaluator = CachedEvaluator(loaded.scorer, max_queries=QUERIES if kind == "evolution"
+        scorer = ReplayScorer(loaded.scorer, out.with_suffix(".scores.json"))
+        evaluator = CachedEvaluator(scorer, max_queries=QUERIES if kind == "evolution"
                                     else None)
         result = get_searcher(kind).search(space, evaluator, budget, random.Random(self.seed),
                                            init=init)
@@ -212,7 +241,8 @@ class Seed:
                 note = "greedy's result left the window and it evaluated no in-window width"
         res = {"widths": list(best), "key": space.key(best), "flops_macs": flops_of(space, best),
                "budget_macs": budget.flops, "queries": evaluator.queries, "note": note,
-               "cpu_s": cpu_seconds() - c0, "machine": unit_machine()}
+               "cpu_s": cpu_seconds() - c0 + scorer.earlier_cpu_s, "replayed": scorer.replayed,
+               "machine": unit_machine()}
         atomic_write_json(out, res)
         return res
 
