@@ -278,14 +278,15 @@ def check_fraction_or_count(key: str, value: Any) -> None:
 
 def _budget(v: Any) -> str | None:
     from slimnas.latency import LatencyCost
-    from slimnas.search.budget import parse_budget, parse_cost_budget
+    from slimnas.search.budget import parse_cost_budget
+    from slimnas.search.costs import MACS
 
-    for cost in (None, LatencyCost):
+    for cost in (MACS, LatencyCost):  # which cost the budget counts is checked by `run`
         try:
-            parse_budget(v, 1) if cost is None else parse_cost_budget(v, 1, cost)
+            parse_cost_budget(v, 1, cost)
             return None
         except SlimnasError:
-            pass
+            continue
     return "a positive fraction of the full width's cost, a count with an optional " \
            "K/M/G suffix (0.5, 150M, 1.2G) or a latency with its unit (5ms, 800us)"
 

@@ -61,6 +61,11 @@ class CostModel:
         self._derived = tuple(getattr(spec, "derived_channels", list)())
         self._n = len(spec.base_channels)
 
+    def extend(self, channels):
+        """`channels` (one vector, or an (N, G) array) followed by the follower widths:
+        index num_groups + j is ceil(ch[g] * num / den) of `spec.derived_channels()[j]`."""
+        return self._extend(channels)
+
     def _extend(self, channels):
         if not self._derived:
             return channels

@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from slimnas.errors import SlimnasError
+from slimnas.flops import cost_model
 from slimnas.io import atomic_write_json, read_json
 from slimnas.width.space import WidthSpace
 
@@ -145,9 +146,9 @@ def _own_sites(space: WidthSpace) -> list[Site]:
         if not groups:
             continue  # never slimmed: its time is part of the constant
 
-        def shape(ext, layer=layer, m=m, in_terms=in_terms, out_terms=out_terms):
-            cin = sum(c * (1 if idx < 0 else ext[idx]) for c, idx in in_terms)
-            cout = sum(c * (1 if idx < 0 else ext[idx]) for c, idx in out_terms)
+        def shape(ch, layer=layer, m=m, in_terms=in_terms, out_terms=out_terms):
+            ext = cost_model(spec).extend(list(ch))
+            cin, cout = _size(in_terms, ext), _size(out_terms, ext)
             hw = list(inputs[layer.name][1:])
             if isinstance(m, nn.BatchNorm2d):
                 return {"op": "bn", "channels": int(cout), "hw": hw}
@@ -159,30 +160,21 @@ def _own_sites(space: WidthSpace) -> list[Site]:
                     "padding": list(m.padding) if not isinstance(m.padding, str) else m.padding,
                     "dilation": list(m.dilation), "depthwise": layer.kind == "depthwise",
                     "bias": m.bias is not None, "hw": hw}
-        out.append(Site(layer.name, groups, _extended(space, shape)))
+        out.append(Site(layer.name, groups, shape))
     return out
 
 
-def _extended(space: WidthSpace, shape: Callable[..., dict]) -> Callable[..., dict]:
-    """`shape` of the group channels extended by the follower widths (ceil(ch * num / den))."""
-    derived = list(getattr(space.spec, "derived_channels", list)())
-
-    def call(ch):
-        return shape(list(ch) + [-(-ch[g] * num // den) for g, num, den in derived])
-    return call
+def _size(terms, ext: Sequence[int]) -> int:
+    """A layer dimension's channels from its terms (coef, index; NONE: a fixed count)."""
+    return int(sum(c * (1 if idx < 0 else ext[idx]) for c, idx in terms))
 
 
 def own_layer_sizes(space: WidthSpace, widths: Sequence[int]) -> dict[str, list[int]]:
     """{layer: [input channels, output channels]} of a user's model at `widths`."""
     spec = space.spec
-    ext = list(space.channels_of(space.validate(widths)))
-    ext += [-(-ext[g] * num // den) for g, num, den in spec.derived_channels()]
-    sizes = {}
-    for layer in spec.layers:
-        in_terms, out_terms = spec.layer_channels(layer)
-        sizes[layer.name] = [sum(c * (1 if idx < 0 else ext[idx]) for c, idx in t)
-                             for t in (in_terms, out_terms)]
-    return sizes
+    ext = cost_model(spec).extend(list(space.channels_of(space.validate(widths))))
+    return {layer.name: [_size(t, ext) for t in spec.layer_channels(layer)]
+            for layer in spec.layers}
 
 
 def _channels(space: WidthSpace, g: int, w: int) -> int:
