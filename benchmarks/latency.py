@@ -127,7 +127,35 @@ def stage_check(args) -> None:
         log(f"{opts}: tau {r['kendall_tau']:.3f} (MACs {r['kendall_tau_macs']:.3f}), median "
             f"relative error {100 * r['median_relative_error']:.1f} %")
         res["command"] = "python benchmarks/latency.py --stage check"
+        check_intervals(res)
         atomic_write_json(out, res)
+
+
+def check_intervals(res: dict, n_boot: int = 2000) -> None:
+    """Per space: the table's tau minus MACs' tau on the first check's widths, with a 95 %
+    bootstrap interval over the widths (seeded)."""
+    from scipy.stats import kendalltau
+
+    rng = np.random.default_rng(0)
+    for r in res["spaces"].values():
+        p, m, f = (np.array([w[k] for w in r["widths"]]) for k in
+                   ("latency_ms_predicted", "latency_ms_measured", "flops_macs"))
+
+        def diff(i, p=p, m=m, f=f):
+            return kendalltau(p[i], m[i])[0] - kendalltau(f[i], m[i])[0]
+        boot = [diff(rng.integers(0, len(p), len(p))) for _ in range(n_boot)]
+        r["tau_table_minus_macs"] = {"value": float(diff(np.arange(len(p)))),
+                                     "interval_95": [float(v) for v in
+                                                     np.percentile(boot, [2.5, 97.5])],
+                                     "n_boot": n_boot, "over": "the 50 widths (resampled)"}
+
+
+def stage_check_report(args) -> None:
+    """Recompute the intervals of a finished check (no timing)."""
+    out = RESULTS / "latency_check.json"
+    res = read_json(out)
+    check_intervals(res)
+    atomic_write_json(out, res)
 
 
 # --- rounding ------------------------------------------------------------------------------
@@ -337,7 +365,8 @@ def _summarise_search(res: dict) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--stage", required=True, choices=("check", "rounding", "search"))
+    ap.add_argument("--stage", required=True,
+                    choices=("check", "check-report", "rounding", "search"))
     ap.add_argument("--n", type=int, default=50, help="widths (check) or pairs (rounding)")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--repeats", type=int, default=3, help="check: measurements of the widths")
@@ -346,7 +375,8 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     TABLES.mkdir(parents=True, exist_ok=True)
-    {"check": stage_check, "rounding": stage_rounding, "search": stage_search}[args.stage](args)
+    {"check": stage_check, "check-report": stage_check_report, "rounding": stage_rounding,
+     "search": stage_search}[args.stage](args)
 
 
 if __name__ == "__main__":
