@@ -24,8 +24,8 @@ Stages (each resumable: tables and finished units are kept; results are rewritte
             score, MACs, and test top-1 after vs_alternatives' recipe (8 epochs on 30,000
             images, from scratch; 3 seeds).
 
-Timing wants an idle machine: `--pause PID` stops that process (SIGSTOP) while timing and
-resumes it (SIGCONT) after, e.g. a background study. Every results file names its machine.
+Timing wants an idle machine: `--pause PID[,PID...]` stops those processes (SIGSTOP) while timing
+and resumes them (SIGCONT) after, e.g. a background study. Every results file names its machine.
 
     python benchmarks/latency.py --stage check [--pause PID]
     python benchmarks/latency.py --stage rounding [--pause PID]
@@ -65,15 +65,20 @@ def log(msg: str) -> None:
 
 
 @contextlib.contextmanager
-def paused(pid: int | None):
-    """SIGSTOP `pid` (and its children's process group is left alone) while timing."""
-    if pid:
-        os.kill(pid, signal.SIGSTOP)
-        time.sleep(0.5)
+def paused(pids: str | None):
+    """SIGSTOP the processes `pids` ("PID[,PID...]", e.g. background studies) while timing;
+    SIGCONT them after, whatever happens."""
+    ids = [int(p) for p in (pids or "").split(",") if p.strip()]
+    stopped = []
     try:
+        for pid in ids:
+            os.kill(pid, signal.SIGSTOP)
+            stopped.append(pid)
+        if stopped:
+            time.sleep(0.5)
         yield
     finally:
-        if pid:
+        for pid in stopped:
             os.kill(pid, signal.SIGCONT)
 
 
@@ -370,7 +375,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=50, help="widths (check) or pairs (rounding)")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--repeats", type=int, default=3, help="check: measurements of the widths")
-    ap.add_argument("--pause", type=int, default=None, help="PID to stop while timing")
+    ap.add_argument("--pause", default=None,
+                    help="PID[,PID...] to stop while timing")
     ap.add_argument("--threads", type=int, default=2, help="torch threads for training")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
