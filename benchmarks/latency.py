@@ -30,6 +30,11 @@ and resumes them (SIGCONT) after, e.g. a background study. Every results file na
     python benchmarks/latency.py --stage check [--pause PID]
     python benchmarks/latency.py --stage rounding [--pause PID]
     python benchmarks/latency.py --stage search [--seeds 0,1,2] [--pause PID]
+    python benchmarks/latency.py --stage remeasure [--rounds 5] [--pause PID]
+
+`remeasure` times all seeds' winners again in one sitting (interleaved rounds, minimum per
+network) beside probe widths whose measured / predicted ratio is the machine's drift from
+the table: the search stage's own timings come from different sessions and hosts.
 """
 
 from __future__ import annotations
@@ -344,12 +349,74 @@ def _measured(space, widths) -> float:
         return measure_network(space, widths, SEARCH_BATCH, 1, torch.device("cpu"), 0.2)
 
 
+def stage_remeasure(args) -> None:
+    """Time every seed's winners again in one sitting, interleaved, with a drift probe.
+
+    The search stage times each winner when its search ends, and seeds run in different
+    sessions, possibly on another host or beside noisy neighbours: those times are not
+    comparable. Here all winners (and `--n` probe widths, whose measured / predicted ratio
+    says how far this sitting's machine is from the table's) are timed in `--rounds`
+    interleaved rounds, keeping each network's minimum."""
+    from slimnas.latency import LatencyCost, check_table, load_table
+    from slimnas.runs import torch_threads
+    from slimnas.search.costs import flops_of
+
+    out = RESULTS / "latency_search.json"
+    res = read_json(out)
+    space = space_of(STUDY)
+    table = load_table(HERE.parent / res["table"])
+    check_table(table, space, 1)
+    cost = LatencyCost(table, space)
+    nets = {f"seed {seed} {kind}": tuple(unit["widths"])
+            for seed, row in sorted(res["seeds"].items()) for kind, unit in row.items()}
+    rng = random.Random(0)
+    probes = {}
+    while len(probes) < args.n:
+        w = space.sample(rng)
+        probes.setdefault(f"probe {space.key(w)}", w)
+    everything = {**nets, **probes}
+    times = {name: [] for name in everything}
+    with paused(args.pause), torch_threads(1):
+        for r in range(args.rounds):
+            for name, w in everything.items():
+                times[name].append(_measured(space, w))
+            log(f"remeasure: round {r + 1}/{args.rounds} done")
+    best = {name: min(t) for name, t in times.items()}
+    drift = [best[n] / cost.of(space, w) for n, w in probes.items()]
+    spread = [max(t) / min(t) - 1 for t in times.values()]
+    res["remeasure"] = {
+        "machine": machine(), "when": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+        "rounds": args.rounds, "batch": SEARCH_BATCH, "threads": 1,
+        "drift_median": statistics.median(drift), "drift_min": min(drift),
+        "drift_max": max(drift), "probes": {n: {"widths": list(w), "flops_macs":
+                                               flops_of(space, w), "times_ms": times[n],
+                                               "predicted_ms": cost.of(space, w)}
+                                           for n, w in probes.items()},
+        "median_round_spread": statistics.median(spread),
+        "note": "drift = measured / table-predicted latency of the probe widths in this "
+                "sitting (1.0: the machine is as fast as when the table was built); "
+                "round spread = slowest / fastest round of a network - 1 (timing noise)",
+        "winners": {n: {"times_ms": times[n], "min_ms": best[n]} for n in nets},
+        "command": "python benchmarks/latency.py --stage remeasure"}
+    for seed, row in res["seeds"].items():
+        for kind, unit in row.items():
+            unit["latency_ms_remeasured"] = best[f"seed {seed} {kind}"]
+    _summarise_search(res)
+    atomic_write_json(out, res)
+    log(f"remeasure: drift median {res['remeasure']['drift_median']:.3f} "
+        f"({min(drift):.3f}-{max(drift):.3f}), round spread median "
+        f"{100 * res['remeasure']['median_round_spread']:.1f} %")
+    for n in nets:
+        log(f"{n}: {best[n]:.3f} ms (rounds {', '.join(f'{t:.2f}' for t in times[n])})")
+
+
 def _summarise_search(res: dict) -> None:
     rows = [r for r in res["seeds"].values()
             if all(k in r for k in ("latency", "macs", "macs-median"))]
     if not rows:
         return
     summary = {}
+    re = res.get("remeasure")
     for kind in ("latency", "macs", "macs-median"):
         acc = [r[kind]["test_top1"] for r in rows]
         meas = [r[kind]["latency_ms_measured"] for r in rows]
@@ -364,6 +431,14 @@ def _summarise_search(res: dict) -> None:
             "supernet_score_mean": statistics.fmean(r[kind]["supernet_score"] for r in rows),
             "flops_macs_mean": statistics.fmean(r[kind]["flops_macs"] for r in rows),
         }
+        if re and all("latency_ms_remeasured" in r[kind] for r in rows):
+            again = [r[kind]["latency_ms_remeasured"] for r in rows]
+            budget = res["budget_latency_ms_predicted"]
+            summary[kind].update(
+                latency_ms_remeasured_mean=statistics.fmean(again),
+                over_latency_budget_remeasured=sum(m > budget for m in again),
+                over_latency_budget_drift_corrected=sum(
+                    m > budget * re["drift_median"] for m in again))
     summary["n_seeds"] = len(rows)
     res["summary"] = summary
 
@@ -371,18 +446,22 @@ def _summarise_search(res: dict) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--stage", required=True,
-                    choices=("check", "check-report", "rounding", "search"))
-    ap.add_argument("--n", type=int, default=50, help="widths (check) or pairs (rounding)")
+                    choices=("check", "check-report", "rounding", "search", "remeasure"))
+    ap.add_argument("--n", type=int, default=None,
+                    help="widths (check: 50), pairs (rounding: 50) or probes (remeasure: 12)")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--repeats", type=int, default=3, help="check: measurements of the widths")
+    ap.add_argument("--rounds", type=int, default=5, help="remeasure: interleaved rounds")
     ap.add_argument("--pause", default=None,
                     help="PID[,PID...] to stop while timing")
     ap.add_argument("--threads", type=int, default=2, help="torch threads for training")
     args = ap.parse_args()
+    if args.n is None:
+        args.n = 12 if args.stage == "remeasure" else 50
     torch.set_num_threads(args.threads)
     TABLES.mkdir(parents=True, exist_ok=True)
     {"check": stage_check, "check-report": stage_check_report, "rounding": stage_rounding,
-     "search": stage_search}[args.stage](args)
+     "search": stage_search, "remeasure": stage_remeasure}[args.stage](args)
 
 
 if __name__ == "__main__":
