@@ -492,10 +492,55 @@ def report(args) -> dict:
         out["full_width"] = {"test_top1": acc, "mean": statistics.fmean(acc),
                              "machines": [f.get("machine", {}).get("cpu") for f in full],
                              "macs": full[0]["macs"], "params": full[0]["params"]}
+    compare(out)
     path = Path(args.out)
     atomic_write_json(path, out)
     plot(out, path.with_suffix(".png"))
     return out
+
+
+BASELINES = ("uniform", "tp-l1-local", "tp-l1-global", "tp-scratch", "random", "greedy")
+
+
+def compare(out: dict) -> None:
+    """Per budget: search-scratch minus each other method, paired by seed (one seed shares the
+    data split and recipe), with a 95 % t-interval of the mean difference; the issue's target
+    (>= 0.5 points over uniform and every TP variant, the worst search seed above their best);
+    and the headroom (full width minus uniform: what any width choice could win at most,
+    short of beating the full-width network)."""
+    from scipy import stats
+
+    full = out.get("full_width")
+    for b in out["budgets"].values():
+        ms = b["methods"]
+        if "search-scratch" not in ms:
+            continue
+        ours = dict(zip(ms["search-scratch"]["seeds"], ms["search-scratch"]["test_top1"],
+                        strict=True))
+        rows = {}
+        for m in BASELINES:
+            if m not in ms:
+                continue
+            theirs = dict(zip(ms[m]["seeds"], ms[m]["test_top1"], strict=True))
+            seeds = sorted(set(ours) & set(theirs))
+            d = [ours[s] - theirs[s] for s in seeds]
+            row = {"seeds": seeds, "paired_differences": d,
+                   "mean": statistics.fmean(d) if d else None}
+            if len(d) > 1:
+                sd = statistics.stdev(d)
+                half = stats.t.ppf(0.975, len(d) - 1) * sd / len(d) ** 0.5
+                row.update(std=sd, interval_95=[row["mean"] - half, row["mean"] + half],
+                           decided=bool(row["mean"] - half > 0 or row["mean"] + half < 0))
+            rows[m] = row
+        target = ("uniform", "tp-l1-local", "tp-l1-global", "tp-scratch")
+        met = all(m in rows and rows[m]["mean"] is not None and rows[m]["mean"] >= 0.5
+                  and min(ours.values()) > max(ms[m]["test_top1"]) for m in target)
+        b["search_scratch_vs"] = rows
+        b["target_met"] = met
+        b["complete"] = all(m in ms and len(ms[m]["test_top1"]) == 3
+                            for m in ("search-scratch", "search-finetune", *BASELINES))
+        if full and "uniform" in ms:
+            b["headroom_full_minus_uniform"] = full["mean"] - ms["uniform"]["mean"]
 
 
 def plot(res: dict, file: Path) -> None:
