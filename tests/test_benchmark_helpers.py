@@ -1,0 +1,89 @@
+"""The study scripts' pure helpers: the comparison of vs_alternatives' report and the
+latency benchmark's pausing of background jobs."""
+
+import importlib.util
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _method(accs: dict) -> dict:
+    seeds = sorted(accs)
+    acc = [accs[s] for s in seeds]
+    return {"seeds": seeds, "test_top1": acc, "mean": sum(acc) / len(acc)}
+
+
+def test_compare_pairs_by_seed_and_applies_the_target_rule():
+    va = _load("vs_alternatives")
+    ours = {0: 90.0, 1: 90.2, 2: 90.4}
+    methods = {"search-scratch": _method(ours), "search-finetune": _method(ours)}
+    for m in va.BASELINES:
+        methods[m] = _method({0: 89.4, 1: 89.5, 2: 89.6})
+    out = {"budgets": {"0.5": {"methods": methods}},
+           "full_width": {"mean": 90.6}}
+    va.compare(out)
+    b = out["budgets"]["0.5"]
+    row = b["search_scratch_vs"]["uniform"]
+    assert row["paired_differences"] == pytest.approx([0.6, 0.7, 0.8])
+    assert row["mean"] == pytest.approx(0.7)
+    lo, hi = row["interval_95"]
+    assert lo < 0.7 < hi and lo > 0 and row["decided"]
+    assert b["target_met"] and b["complete"]
+    assert b["headroom_full_minus_uniform"] == pytest.approx(90.6 - 89.5)
+
+    # one TP seed above the worst search seed: the target fails even with a 0.5 mean gain
+    methods["tp-scratch"] = _method({0: 89.4, 1: 89.5, 2: 90.1})
+    va.compare(out)
+    assert not b["target_met"]
+    # a missing seed: incomplete, and the pairs use the common seeds only
+    methods["random"] = _method({0: 89.0, 2: 89.1})
+    va.compare(out)
+    assert not b["complete"]
+    assert b["search_scratch_vs"]["random"]["seeds"] == [0, 2]
+
+
+def test_compare_calls_an_interval_through_zero_undecided():
+    va = _load("vs_alternatives")
+    methods = {"search-scratch": _method({0: 90.0, 1: 89.0, 2: 90.1}),
+               "uniform": _method({0: 89.8, 1: 89.6, 2: 89.9})}
+    out = {"budgets": {"0.3": {"methods": methods}}}
+    va.compare(out)
+    row = out["budgets"]["0.3"]["search_scratch_vs"]["uniform"]
+    assert row["interval_95"][0] < 0 < row["interval_95"][1]
+    assert not row["decided"]
+    assert "headroom_full_minus_uniform" not in out["budgets"]["0.3"]
+
+
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="needs /proc")
+def test_paused_stops_every_pid_and_resumes_them_after_an_error():
+    lat = _load("latency")
+    procs = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+             for _ in range(2)]
+    try:
+        with pytest.raises(RuntimeError), lat.paused(",".join(str(p.pid) for p in procs)):
+            assert [_state(p.pid) for p in procs] == ["T", "T"]
+            raise RuntimeError("boom")
+        time.sleep(0.2)
+        assert all(_state(p.pid) != "T" for p in procs)
+        with lat.paused(None):  # nothing to stop
+            pass
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
