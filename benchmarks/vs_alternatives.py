@@ -518,7 +518,7 @@ def compare(out: dict) -> None:
         ours = dict(zip(ms["search-scratch"]["seeds"], ms["search-scratch"]["test_top1"],
                         strict=True))
         rows = {}
-        for m in BASELINES:
+        for m in ("search-finetune", *BASELINES):
             if m not in ms:
                 continue
             theirs = dict(zip(ms[m]["seeds"], ms[m]["test_top1"], strict=True))
@@ -591,10 +591,42 @@ def main() -> None:
             for frac in BUDGETS:
                 s.run(frac)
     res = report(args)
-    for frac, b in res["budgets"].items():
-        for m, v in b["methods"].items():
-            std = "-" if v["std"] is None else f"{v['std']:.2f}"
-            log(f"budget {frac} {m:16s} {v['mean']:.2f} +- {std} (n={len(v['test_top1'])})")
+    print(markdown(res))
+
+
+def markdown(res: dict) -> str:
+    """The README's table: per method and budget, test top-1 per seed, mean +- std, MACs,
+    and search-scratch's paired difference to it."""
+    fracs = list(res["budgets"])
+    head = "| method | " + " | ".join(
+        f"budget {f}: top-1 per seed | mean +- std | MMACs | search-scratch minus it "
+        "(95 % interval)" for f in fracs) + " |"
+    lines = [head, "|---|" + "---|---|---|---|" * len(fracs)]
+    for m in METHODS:
+        cells = []
+        for f in fracs:
+            b = res["budgets"][f]
+            v = b["methods"].get(m)
+            if v is None:
+                cells += ["-"] * 4
+                continue
+            per = ", ".join(f"{a:.2f}" for a in v["test_top1"])
+            std = "" if v["std"] is None else f" +- {v['std']:.2f}"
+            d = b.get("search_scratch_vs", {}).get(m)
+            diff = "-"
+            if d and d.get("mean") is not None:
+                diff = f"{d['mean']:+.2f}"
+                if "interval_95" in d:
+                    lo, hi = d["interval_95"]
+                    diff += f" ({lo:+.2f}, {hi:+.2f})"
+            cells += [per, f"{v['mean']:.2f}{std}",
+                      f"{statistics.fmean(v['macs']) / 1e6:.2f}", diff]
+        lines.append(f"| `{m}` | " + " | ".join(cells) + " |")
+    full = res.get("full_width")
+    if full:
+        lines.append(f"\nfull width ({full['macs'] / 1e6:.2f} MMACs): "
+                     + ", ".join(f"{a:.2f}" for a in full["test_top1"]))
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
