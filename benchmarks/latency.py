@@ -34,7 +34,9 @@ and resumes them (SIGCONT) after, e.g. a background study. Every results file na
 
 `remeasure` times all seeds' winners again in one sitting (interleaved rounds, minimum per
 network) beside probe widths whose measured / predicted ratio is the machine's drift from
-the table: the search stage's own timings come from different sessions and hosts.
+the table: the search stage's own timings come from different sessions and hosts. Within a
+round each MACs winner's time over its seed's latency winner's is a paired ratio that holds
+on a noisy or other host, where absolute times do not.
 """
 
 from __future__ import annotations
@@ -317,9 +319,18 @@ def stage_search(args) -> None:
             atomic_write_json(unit, found)
             row[kind] = found
             res["seeds"][str(seed)] = row
-            _summarise_search(res)
-            atomic_write_json(out, res)
+            _write_search(out, res)
         res["seeds"][str(seed)] = row
+    _write_search(out, res)
+
+
+def _write_search(out: Path, res: dict) -> None:
+    """Summarise and write, keeping the sittings a remeasure recorded meanwhile (a remeasure
+    may run beside a long search)."""
+    if out.is_file():
+        now = read_json(out)
+        res.update({k: now[k] for k in ("remeasure", "remeasure_noisy_sittings")
+                    if k in now})
     _summarise_search(res)
     atomic_write_json(out, res)
 
@@ -386,6 +397,7 @@ def stage_remeasure(args) -> None:
                 times[name].append(_measured(space, w))
             log(f"remeasure: round {r + 1}/{args.rounds} done")
     best = {name: min(t) for name, t in times.items()}
+    paired = _paired_ratios(times)
     drift = [best[n] / cost.of(space, w) for n, w in probes.items()]
     spread = [max(t) / min(t) - 1 for t in times.values()]
     attempt = {
@@ -401,12 +413,19 @@ def stage_remeasure(args) -> None:
                 "sitting (1.0: the machine is as fast as when the table was built); "
                 "round spread = slowest / fastest round of a network - 1 (timing noise)",
         "winners": {n: {"times_ms": times[n], "min_ms": best[n]} for n in nets},
+        "paired_to_latency_winner": paired,
+        "paired_note": "per seed, each MACs search's winner / that seed's latency winner, "
+                       "timed seconds apart in the same round: a host's speed and its slow "
+                       "spells cancel, so the ratio holds where absolute times do not",
         "command": "python benchmarks/latency.py --stage remeasure"}
     log(f"remeasure: drift median {attempt['drift_median']:.3f} "
         f"({min(drift):.3f}-{max(drift):.3f}), round spread median "
         f"{100 * attempt['median_round_spread']:.1f} %")
     for n in nets:
         log(f"{n}: {best[n]:.3f} ms (rounds {', '.join(f'{t:.2f}' for t in times[n])})")
+    for n, r in paired.items():
+        log(f"{n} / latency winner: median {r['median']:.2f} "
+            f"(rounds {r['min']:.2f}-{r['max']:.2f})")
     if attempt["median_round_spread"] > args.max_spread:
         # a noisy sitting ranks nothing: keep it as evidence, change no winner's time
         res.setdefault("remeasure_noisy_sittings", []).append(attempt)
@@ -421,6 +440,33 @@ def stage_remeasure(args) -> None:
             unit["latency_ms_remeasured"] = best[f"seed {seed} {kind}"]
     _summarise_search(res)
     atomic_write_json(out, res)
+
+
+def _paired_ratios(times: dict) -> dict:
+    """{"seed S kind": median/min/max over rounds of kind's time / the latency winner's in
+    the same round} for every seed with a latency winner and kind in macs, macs-median."""
+    out = {}
+    for name, t in times.items():
+        seed, _, kind = name.rpartition(" ")
+        ref = times.get(f"{seed} latency")
+        if not name.startswith("seed ") or kind == "latency" or ref is None:
+            continue
+        ratios = [a / b for a, b in zip(t, ref, strict=True)]
+        out[name] = {"median": statistics.median(ratios), "min": min(ratios),
+                     "max": max(ratios), "rounds": ratios}
+    return out
+
+
+def _latest_paired(res: dict, seeds: list[str]) -> dict | None:
+    """The newest sitting (quiet or noisy) that timed every one of `seeds`' winners."""
+    sittings = res.get("remeasure_noisy_sittings", []) + (
+        [res["remeasure"]] if "remeasure" in res else [])
+    for s in sittings:  # sittings recorded before the ratios were: from their stored times
+        s.setdefault("paired_to_latency_winner", _paired_ratios(
+            {n: w["times_ms"] for n, w in s["winners"].items()}))
+    sittings = [s for s in sittings if "paired_to_latency_winner" in s and all(
+        f"seed {seed} latency" in s["winners"] for seed in seeds)]
+    return max(sittings, key=lambda s: s["when"]) if sittings else None
 
 
 def _summarise_search(res: dict) -> None:
@@ -452,6 +498,18 @@ def _summarise_search(res: dict) -> None:
                 over_latency_budget_remeasured=sum(m > budget for m in again),
                 over_latency_budget_drift_corrected=sum(
                     m > budget * re["drift_median"] for m in again))
+    seeds = [seed for seed, r in res["seeds"].items()
+             if all(k in r for k in ("latency", "macs", "macs-median"))]
+    sitting = _latest_paired(res, seeds)
+    if sitting:
+        for kind in ("macs", "macs-median"):
+            med = [sitting["paired_to_latency_winner"][f"seed {seed} {kind}"]["median"]
+                   for seed in seeds]
+            summary[kind].update(
+                time_vs_latency_winner_per_seed=med,
+                time_vs_latency_winner_mean=statistics.fmean(med),
+                time_vs_latency_winner_sitting=sitting["when"],
+                time_vs_latency_winner_sitting_spread=sitting["median_round_spread"])
     summary["n_seeds"] = len(rows)
     res["summary"] = summary
 

@@ -87,3 +87,31 @@ def test_paused_stops_every_pid_and_resumes_them_after_an_error():
         for p in procs:
             p.kill()
             p.wait()
+
+
+def test_remeasure_pairs_each_macs_winner_with_its_seeds_latency_winner_per_round():
+    lat = _load("latency")
+    times = {"seed 0 latency": [5.0, 10.0, 6.0], "seed 0 macs": [7.5, 14.0, 9.0],
+             "seed 0 macs-median": [5.0, 12.0, 6.6], "seed 1 macs": [1.0, 1.0, 1.0],
+             "probe 1234": [3.0, 3.0, 3.0]}
+    paired = lat._paired_ratios(times)
+    # seed 1 has no latency winner, probes are not winners
+    assert set(paired) == {"seed 0 macs", "seed 0 macs-median"}
+    assert paired["seed 0 macs"]["rounds"] == pytest.approx([1.5, 1.4, 1.5])
+    assert paired["seed 0 macs"]["median"] == pytest.approx(1.5)
+    assert paired["seed 0 macs-median"]["min"] == pytest.approx(1.0)
+    assert paired["seed 0 macs-median"]["max"] == pytest.approx(1.2)
+
+    def sitting(when, seeds):
+        return {"when": when, "median_round_spread": 0.1, "winners": {
+            f"seed {s} {k}": {"times_ms": [2.0, 4.0] if k == "macs" else [1.0, 2.0]}
+            for s in seeds for k in ("latency", "macs", "macs-median")}}
+
+    res = {"remeasure_noisy_sittings": [sitting("2026-01-01 10:00:00 UTC", ["0", "1"]),
+                                        sitting("2026-01-02 10:00:00 UTC", ["0"])]}
+    # the newest sitting that timed every seed, its ratios filled in from its times
+    best = lat._latest_paired(res, ["0", "1"])
+    assert best["when"].startswith("2026-01-01")
+    assert best["paired_to_latency_winner"]["seed 1 macs"]["median"] == pytest.approx(2.0)
+    assert lat._latest_paired(res, ["0"])["when"].startswith("2026-01-02")
+    assert lat._latest_paired(res, ["2"]) is None

@@ -11,6 +11,7 @@ import hashlib
 import itertools
 import json
 import random
+import warnings
 
 import numpy as np
 import pytest
@@ -176,6 +177,18 @@ def test_a_table_of_other_settings_is_refused(tmp_path, fake_timer, monkeypatch)
         L.check_table(table, tiny_space("cbm-resnet"), 1)
     with pytest.raises(SlimnasError, match="2"):
         L.check_table(table, space, 2)
+    # another CPU (same model name, another chip): a warning, not a refusal
+    assert table["machine"]["cpu_id"] == L.cpu_identity()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        L.check_table(table, space, 1)  # this CPU: silent
+    other = {**table, "machine": {**table["machine"], "cpu_id": "GenuineIntel 6 85 7, avx2"}}
+    with pytest.warns(RuntimeWarning, match="another CPU"):
+        L.check_table(other, space, 1)
+    with monkeypatch.context() as m:
+        m.setattr(L, "cpu_identity", lambda: "AuthenticAMD 25 1 1")
+        with pytest.raises(SlimnasError, match="another cpu_id"):
+            L.build_table(space, path, threads=1)  # resuming it here would mix two chips
     monkeypatch.setattr(L, "_torch_version", lambda: "0.0.1")
     with pytest.raises(SlimnasError, match="torch 0.0.1|rebuild"):
         L.check_table(table, space, 1)

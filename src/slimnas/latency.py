@@ -17,8 +17,10 @@ Size: identical layers (same channels, kernel, stride, input size) are measured 
 table costs the number of distinct layer shapes, at most sum over layers of K_a x K_b
 (CBM MobileNet, 4 bins: 231 entries, ~1 min). Resumable: entries are written atomically
 every few measurements and a rerun measures only what is missing. The JSON records the
-machine (CPU model, threads, torch version, device) and the space; `check_table` refuses
-a table whose space, bins, threads or torch version differ from a run's.
+machine (CPU model and fingerprint, threads, torch version, device) and the space;
+`check_table` refuses a table whose space, bins, threads or torch version differ from a
+run's, and warns when it was measured on another CPU (virtual machines of one model name
+can be different chips, and relative layer costs move with them).
 
 A user's own model (`model=`): every traced conv, BN and Linear is a layer (sized from
 the traced groups, its stride, padding and input size from one forward); grouped convs and
@@ -35,6 +37,7 @@ import platform
 import random
 import statistics
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -269,12 +272,41 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+#: instruction-set extensions that change how fast convolutions run on a CPU
+_ISA = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni",
+        "amx_tile", "amx_bf16", "amx_int8", "asimd", "sve")
+
+
+def cpu_identity() -> str:
+    """A finer fingerprint than the model name, which virtual machines often reduce to
+    "Intel(R) Xeon(R) Processor": vendor, family, model, stepping, cache size and the
+    vector extensions (/proc/cpuinfo; empty where that file is missing)."""
+    fields: dict[str, str] = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            key = key.strip()
+            if not key and fields:
+                break  # the first processor's block is enough
+            fields.setdefault(key, value.strip())
+    except OSError:
+        return ""
+    flags = set(fields.get("flags", fields.get("Features", "")).split())
+    parts = [fields.get(k, "") for k in ("vendor_id", "cpu family", "model", "stepping")]
+    ident = " ".join(p for p in parts if p)
+    if fields.get("cache size"):
+        ident += f", cache {fields['cache size']}"
+    isa = [f for f in _ISA if f in flags]
+    return ident + (f", {' '.join(isa)}" if isa else "")
+
+
 def machine(device) -> dict:
-    """Where timings were made: CPU model, platform, torch version, device (and GPU)."""
+    """Where timings were made: CPU model and fingerprint (`cpu_identity`), platform, torch
+    version, device (and GPU)."""
     import torch
 
-    out = {"cpu": cpu_model(), "platform": platform.platform(), "torch": torch.__version__,
-           "device": str(device)}
+    out = {"cpu": cpu_model(), "cpu_id": cpu_identity(), "platform": platform.platform(),
+           "torch": torch.__version__, "device": str(device)}
     if str(device).startswith("cuda"):
         out["gpu"] = torch.cuda.get_device_name(device)
     return out
@@ -321,7 +353,9 @@ def build_table(space: WidthSpace, path: str | Path, batch: int = 1, threads: in
             if old.get(key) != header[key]:
                 raise SlimnasError(f"{path} is a table of another {key}; choose another path "
                                    "or rebuild it elsewhere")
-        for key in ("cpu", "torch", "device"):
+        for key in ("cpu", "cpu_id", "torch", "device"):
+            if key not in old["machine"]:
+                continue  # a table begun before slimnas recorded this field
             if old["machine"].get(key) != header["machine"].get(key):
                 raise SlimnasError(f"{path} was measured with another {key} "
                                    f"({old['machine'].get(key)}); choose another path")
@@ -445,6 +479,14 @@ def check_table(table: dict, space: WidthSpace, threads: int, source: str = "the
     if table["machine"]["torch"] != _torch_version():
         raise SlimnasError(f"{source} was measured with torch {table['machine']['torch']}, "
                            f"this is torch {_torch_version()}; rebuild it")
+    made_on = table["machine"].get("cpu_id")
+    if made_on and str(table["machine"].get("device", "cpu")).startswith("cpu") \
+            and made_on != cpu_identity():
+        # a warning, not a refusal: one CPU can report itself differently across kernels
+        warnings.warn(f"{source} was measured on another CPU ({made_on}; this one: "
+                      f"{cpu_identity() or 'unknown'}): its predictions may not hold here; "
+                      "`slimnas latency check` says how well they do", RuntimeWarning,
+                      stacklevel=2)
 
 
 def _torch_version() -> str:
