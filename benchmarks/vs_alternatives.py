@@ -87,16 +87,17 @@ def cpu_seconds() -> float:
 
 
 def machine() -> dict:
-    from slimnas.latency import cpu_model
+    from slimnas.latency import cpu_identity, cpu_model
 
-    return {"platform": platform.platform(), "cpu": cpu_model(), "torch": torch.__version__,
-            "threads": torch.get_num_threads()}
+    return {"platform": platform.platform(), "cpu": cpu_model(), "cpu_id": cpu_identity(),
+            "torch": torch.__version__, "threads": torch.get_num_threads()}
 
 
 def unit_machine() -> dict:
     """What a unit's record says of where it ran."""
     m = machine()
-    return {"cpu": m["cpu"], "threads": m["threads"], "torch": m["torch"]}
+    return {"cpu": m["cpu"], "cpu_id": m["cpu_id"], "threads": m["threads"],
+            "torch": m["torch"]}
 
 
 def base_config(args, seed: int, out: Path, rule: str = "bcnetv2", **train) -> dict:
@@ -204,28 +205,30 @@ class Seed:
         self._loaded[kind] = (loaded, read_json(cost_file)["cpu_s"])
         return self._loaded[kind]
 
-    def search(self, kind: str, budget_frac: float) -> dict:
-        """The evolution (bcnetv2, prior init) or greedy (autoslim) search at a budget."""
+    def search(self, kind: str, budget_frac: float, queries: int = QUERIES) -> dict:
+        """The evolution (bcnetv2, prior init; `queries` supernet scores) or greedy
+        (autoslim) search at a budget."""
         from slimnas.pipeline import prior_sampler
         from slimnas.search.budget import Budget
         from slimnas.search.costs import flops_of
         from slimnas.search.evaluators import CachedEvaluator
         from slimnas.search.searchers import get_searcher
 
-        out = self.dir / f"search-{kind}-{budget_frac}.json"
+        tag = "" if queries == QUERIES or kind != "evolution" else f"-q{queries}"
+        out = self.dir / f"search-{kind}{tag}-{budget_frac}.json"
         if out.is_file():
             return read_json(out)
         loaded, _ = self.supernet("bcnetv2" if kind == "evolution" else "autoslim")
         space = loaded.ctx.space
         budget = Budget(round(budget_frac * flops_of(space, space.max_widths())), WINDOW)
-        log(f"seed {self.seed}: {kind} search at {budget_frac}")
+        log(f"seed {self.seed}: {kind}{tag} search at {budget_frac}")
         c0 = cpu_seconds()
         init = None
         if kind == "evolution":
             init = prior_sampler(loaded.cfg, space, load_checkpoint(
                 self.dir / "supernet-bcnetv2" / "checkpoint.pt")["records"], budget)
         scorer = ReplayScorer(loaded.scorer, out.with_suffix(".scores.json"))
-        evaluator = CachedEvaluator(scorer, max_queries=QUERIES if kind == "evolution"
+        evaluator = CachedEvaluator(scorer, max_queries=queries if kind == "evolution"
                                     else None)
         result = get_searcher(kind).search(space, evaluator, budget, random.Random(self.seed),
                                            init=init)
@@ -293,9 +296,11 @@ class Seed:
         return {"test_top1": stats["held_out_top1"], "train_cpu_s": cpu_seconds() - c0,
                 "params": sum(p.numel() for p in net.parameters())}
 
-    def network(self, name: str, build, budget=None, keep_weights: bool = False) -> dict:
+    def network(self, name: str, build, budget=None, keep_weights: bool = False,
+                then_report: bool = True) -> dict:
         """A finished network's record, or build + train + record it (atomically; with
-        `keep_weights` its trained weights are saved first, as NAME.pt)."""
+        `keep_weights` its trained weights are saved first, as NAME.pt; `then_report`
+        rewrites the study's JSON and PNG)."""
         out = self.dir / f"{name}.json"
         if out.is_file():
             return read_json(out)
@@ -312,7 +317,8 @@ class Seed:
             atomic_torch_save(net.state_dict(), self.dir / f"{name}.pt")
         atomic_write_json(out, info)
         log(f"seed {self.seed}: {name} -> {info['test_top1']:.2f} % at {info['macs']:,} MACs")
-        report(self.args)
+        if then_report:
+            report(self.args)
         return info
 
     def macs(self, net) -> int:

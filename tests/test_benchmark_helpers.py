@@ -115,3 +115,42 @@ def test_remeasure_pairs_each_macs_winner_with_its_seeds_latency_winner_per_roun
     assert best["paired_to_latency_winner"]["seed 1 macs"]["median"] == pytest.approx(2.0)
     assert lat._latest_paired(res, ["0"])["when"].startswith("2026-01-02")
     assert lat._latest_paired(res, ["2"]) is None
+
+
+def test_search_why_report_gathers_random_spread_tau_and_both_searches(tmp_path):
+    import argparse
+    import json
+
+    why = _load("search_why")
+    va = why._study()
+    sdir = tmp_path / "seed-0"
+    sdir.mkdir()
+
+    def unit(name, widths, top1, **extra):
+        (sdir / f"{name}.json").write_text(json.dumps(
+            {"widths": widths, "key": "".join(map(str, widths)), "test_top1": top1,
+             "macs": 100, **extra}))
+
+    unit("b0.3-search-scratch", [1, 2], 89.5)
+    unit("b0.3-uniform", [2, 2], 89.4)
+    unit("b0.3-random", [1, 1], 89.0)
+    for i, (w, top1) in enumerate([([2, 1], 89.2), ([3, 1], 89.6), ([1, 3], 88.8)]):
+        unit(f"why-b0.3-random-{i}", w, top1)
+    scores = {"1,1": 80.0, "2,1": 81.0, "3,1": 82.0, "1,3": 79.0, "1,2": 83.0, "3,3": 84.0}
+    (sdir / "why-b0.3.scores.json").write_text(json.dumps({"scores": scores, "cpu_s": 1.0}))
+    for tag, w in (("", [1, 2]), (f"-q{why.LONG_QUERIES}", [3, 3])):
+        (sdir / f"search-evolution{tag}-0.3.json").write_text(json.dumps(
+            {"widths": w, "key": "".join(map(str, w)), "flops_macs": 100, "queries": 1,
+             "cpu_s": 2.0}))
+    unit(f"why-b0.3-search-q{why.LONG_QUERIES}", [3, 3], 89.7)
+    args = argparse.Namespace(dir=str(tmp_path), k=3, why_out=str(tmp_path / "why.json"))
+    row = why.report(va, args)["seeds"]["0"]
+    assert row["n"] == 4 and row["best"] == 89.6 and row["worst"] == 88.8
+    assert row["spread"] == pytest.approx(0.8)
+    assert row["best_minus_uniform"] == pytest.approx(0.2)
+    assert row["search_above_randoms"] == 3  # 89.5 beats all but 89.6
+    # scores and accuracy rank the four random widths identically
+    assert row["tau_score_vs_top1"] == pytest.approx(1.0)
+    short, long = row["searches"][va.QUERIES], row["searches"][why.LONG_QUERIES]
+    assert short["test_top1"] == 89.5 and short["supernet_score"] == 83.0
+    assert long["test_top1"] == 89.7 and long["supernet_score"] == 84.0
