@@ -32,8 +32,8 @@ and resumes them (SIGCONT) after, e.g. a background study. Every results file na
     python benchmarks/latency.py --stage search [--seeds 0,1,2] [--pause PID]
     python benchmarks/latency.py --stage remeasure [--rounds 5] [--pause PID]
 
-`remeasure` times all seeds' winners again in one sitting (interleaved rounds, minimum per
-network) beside probe widths whose measured / predicted ratio is the machine's drift from
+`remeasure` times all seeds' winners again in one sitting (a dropped warm-up round, then
+interleaved rounds, minimum per network) beside probe widths whose measured / predicted ratio is the machine's drift from
 the table: the search stage's own timings come from different sessions and hosts. Within a
 round each MACs winner's time over its seed's latency winner's is a paired ratio that holds
 on a noisy or other host, where absolute times do not.
@@ -392,6 +392,11 @@ def stage_remeasure(args) -> None:
     everything = {**nets, **probes}
     times = {name: [] for name in everything}
     with paused(args.pause), torch_threads(1):
+        # warm-up rounds, timed and dropped: the first round after the background jobs stop
+        # ran every network ~1.5-2x slower than the rounds after it (2 Dec, 18:32 UTC)
+        for _ in range(args.warmup_rounds):
+            for w in everything.values():
+                _measured(space, w)
         for r in range(args.rounds):
             for name, w in everything.items():
                 times[name].append(_measured(space, w))
@@ -402,7 +407,7 @@ def stage_remeasure(args) -> None:
     spread = [max(t) / min(t) - 1 for t in times.values()]
     attempt = {
         "machine": machine(), "when": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-        "rounds": args.rounds, "batch": SEARCH_BATCH, "threads": 1,
+        "rounds": args.rounds, "warmup_rounds": args.warmup_rounds, "batch": SEARCH_BATCH, "threads": 1,
         "drift_median": statistics.median(drift), "drift_min": min(drift),
         "drift_max": max(drift), "probes": {n: {"widths": list(w), "flops_macs":
                                                flops_of(space, w), "times_ms": times[n],
@@ -429,6 +434,7 @@ def stage_remeasure(args) -> None:
     if attempt["median_round_spread"] > args.max_spread:
         # a noisy sitting ranks nothing: keep it as evidence, change no winner's time
         res.setdefault("remeasure_noisy_sittings", []).append(attempt)
+        _summarise_search(res)  # the paired ratios hold on a noisy machine
         atomic_write_json(out, res)
         log(f"remeasure: too noisy (median round spread above {100 * args.max_spread:.0f} "
             "%): recorded under remeasure_noisy_sittings, winners' times unchanged; rerun "
@@ -458,15 +464,23 @@ def _paired_ratios(times: dict) -> dict:
 
 
 def _latest_paired(res: dict, seeds: list[str]) -> dict | None:
-    """The newest sitting (quiet or noisy) that timed every one of `seeds`' winners."""
+    """The quiet sitting, if it timed every one of `seeds`' winners, else the newest noisy
+    one that did."""
+    every = _all_paired(res, seeds)
+    quiet = [s for s in every if s is res.get("remeasure")]
+    return quiet[0] if quiet else max(every, key=lambda s: s["when"]) if every else None
+
+
+def _all_paired(res: dict, seeds: list[str]) -> list[dict]:
+    """Every sitting (quiet or noisy) that timed all of `seeds`' winners, with its paired
+    ratios (filled in from the stored times for sittings recorded before they were)."""
     sittings = res.get("remeasure_noisy_sittings", []) + (
         [res["remeasure"]] if "remeasure" in res else [])
     for s in sittings:  # sittings recorded before the ratios were: from their stored times
         s.setdefault("paired_to_latency_winner", _paired_ratios(
             {n: w["times_ms"] for n, w in s["winners"].items()}))
-    sittings = [s for s in sittings if "paired_to_latency_winner" in s and all(
-        f"seed {seed} latency" in s["winners"] for seed in seeds)]
-    return max(sittings, key=lambda s: s["when"]) if sittings else None
+    return [s for s in sittings if all(f"seed {seed} {kind}" in s["winners"] for seed in seeds
+                                       for kind in ("latency", "macs", "macs-median"))]
 
 
 def _summarise_search(res: dict) -> None:
@@ -510,6 +524,14 @@ def _summarise_search(res: dict) -> None:
                 time_vs_latency_winner_mean=statistics.fmean(med),
                 time_vs_latency_winner_sitting=sitting["when"],
                 time_vs_latency_winner_sitting_spread=sitting["median_round_spread"])
+        every = _all_paired(res, seeds)
+        for kind in ("macs", "macs-median"):
+            meds = [[s["paired_to_latency_winner"][f"seed {seed} {kind}"]["median"]
+                     for s in every] for seed in seeds]
+            summary[kind].update(
+                time_vs_latency_winner_sittings=len(every),
+                time_vs_latency_winner_range_per_seed=[[min(m), max(m)] for m in meds],
+                latency_winner_faster_in_every_sitting=all(x > 1 for m in meds for x in m))
     summary["n_seeds"] = len(rows)
     res["summary"] = summary
 
@@ -523,6 +545,8 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--repeats", type=int, default=3, help="check: measurements of the widths")
     ap.add_argument("--rounds", type=int, default=5, help="remeasure: interleaved rounds")
+    ap.add_argument("--warmup-rounds", type=int, default=1,
+                    help="remeasure: rounds timed first and dropped")
     ap.add_argument("--max-spread", type=float, default=0.05,
                     help="remeasure: the largest median round spread of a usable sitting")
     ap.add_argument("--pause", default=None,
