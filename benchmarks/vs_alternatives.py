@@ -438,8 +438,13 @@ def import_results(args, file: str) -> None:
     log(f"imported {n} finished networks from {file}")
 
 
-def method_cost(name: str, r: dict) -> float | None:
-    """The method's own CPU seconds (its final training excluded)."""
+def method_cost(name: str, r: dict, units: dict | None = None) -> float | None:
+    """The method's own CPU seconds (its final training excluded). `tp-scratch`'s
+    architecture is tp-l1-global's, so it costs what that one's pruning did (the same
+    seed's unit in `units`, {method: [records with "seed"]})."""
+    if name == "tp-scratch":
+        twin = [u for u in (units or {}).get("tp-l1-global", []) if u["seed"] == r["seed"]]
+        return method_cost("tp-l1-global", twin[0]) if twin else None
     if name.startswith("search") or name == "greedy":
         return r.get("supernet_cpu_s", 0) + r.get("search_cpu_s", 0)
     if name.startswith("tp-l1"):
@@ -484,7 +489,7 @@ def report(args) -> dict:
                 "std": statistics.stdev(acc) if len(acc) > 1 else None,
                 "macs": [r["macs"] for r in rs], "params": [r["params"] for r in rs],
                 "in_window": [r["in_window"] for r in rs],
-                "method_cpu_s": [method_cost(m, r) for r in rs],
+                "method_cpu_s": [method_cost(m, r, done.get(frac, {})) for r in rs],
                 "train_cpu_s": [r["train_cpu_s"] for r in rs], "runs": rs}
         budget_macs = next((v["runs"][0]["budget_macs"] for v in summary.values()), None)
         for v in summary.values():

@@ -71,6 +71,17 @@ def _state(pid: int) -> str:
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="needs /proc")
+def test_method_cost_charges_tp_scratch_with_its_twin_pruning():
+    va = _load("vs_alternatives")
+    units = {"tp-l1-global": [{"seed": 0, "full_train_cpu_s": 700.0, "prune_cpu_s": 5.0},
+                              {"seed": 1, "full_train_cpu_s": 800.0, "prune_cpu_s": 6.0}]}
+    assert va.method_cost("tp-scratch", {"seed": 1}, units) == 806.0
+    assert va.method_cost("tp-scratch", {"seed": 2}, units) is None  # no twin: unknown
+    assert va.method_cost("search-scratch",
+                          {"seed": 0, "supernet_cpu_s": 10.0, "search_cpu_s": 2.0}) == 12.0
+    assert va.method_cost("random", {"seed": 0}) == 0.0
+
+
 def test_paused_stops_every_pid_and_resumes_them_after_an_error():
     lat = _load("latency")
     procs = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
