@@ -570,9 +570,10 @@ def plot(res: dict, file: Path) -> None:
         ax.set_title(f"budget {frac} x full MACs, window {WINDOW[0]}-{WINDOW[1]}")
         ax.set_xlabel("MMACs (slimnas closed form)")
         ax.set_ylabel("test top-1 % (Fashion-MNIST, 10k)")
-        if methods:
-            ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()
+    if handles:  # one legend under both panels, where it hides no point
+        fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.1 if handles else 0, 1, 1))
     fig.savefig(file, dpi=120)
     plt.close(fig)
 
