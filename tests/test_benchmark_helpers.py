@@ -70,7 +70,6 @@ def _state(pid: int) -> str:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
 
 
-@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="needs /proc")
 def test_method_cost_charges_tp_scratch_with_its_twin_pruning():
     va = _load("vs_alternatives")
     units = {"tp-l1-global": [{"seed": 0, "full_train_cpu_s": 700.0, "prune_cpu_s": 5.0},
@@ -82,6 +81,7 @@ def test_method_cost_charges_tp_scratch_with_its_twin_pruning():
     assert va.method_cost("random", {"seed": 0}) == 0.0
 
 
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="needs /proc")
 def test_paused_stops_every_pid_and_resumes_them_after_an_error():
     lat = _load("latency")
     procs = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
