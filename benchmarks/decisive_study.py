@@ -104,15 +104,30 @@ def known_runs(va_dir: Path) -> dict:
     return runs
 
 
-def gate(truth: dict, keys: list[str]) -> dict:
+def gate(truth: dict, keys: list[str], n_boot: int = 2000) -> dict:
+    """The truth's seed-0-vs-seed-1 Kendall tau over `keys` built with both seeds (the gate
+    judges the point value, as designed), with a seeded bootstrap 95 % interval resampling
+    the architectures, and FLOPs' own tau against the seed mean beside it."""
     from scipy.stats import kendalltau
 
     both = [k for k in keys if k in truth and len(truth[k]["acc"]) >= 2]
-    a = [truth[k]["acc"][0] for k in both]
-    b = [truth[k]["acc"][1] for k in both]
+    a = np.array([truth[k]["acc"][0] for k in both])
+    b = np.array([truth[k]["acc"][1] for k in both])
     tau = float(kendalltau(a, b)[0]) if len(both) > 2 else None
-    return {"architectures": len(both), "seed0_vs_seed1_kendall_tau": tau,
-            "threshold": GATE_TAU, "passed": None if tau is None else tau >= GATE_TAU}
+    out = {"architectures": len(both), "seed0_vs_seed1_kendall_tau": tau,
+           "threshold": GATE_TAU, "passed": None if tau is None else tau >= GATE_TAU}
+    if tau is not None:
+        rng = np.random.default_rng(0)
+        boot = []
+        for _ in range(n_boot):
+            i = rng.integers(0, len(both), len(both))
+            boot.append(kendalltau(a[i], b[i])[0])
+        boot = np.array(boot, dtype=float)
+        out["interval_95"] = [float(v) for v in np.nanpercentile(boot, [2.5, 97.5])]
+        if all("flops" in truth[k] for k in both):
+            flops = [truth[k]["flops"] for k in both]
+            out["flops_vs_seed_mean_kendall_tau"] = float(kendalltau(flops, (a + b) / 2)[0])
+    return out
 
 
 RULES = {  # label: (rule, complementary, rule_options, train options)
@@ -334,6 +349,7 @@ def main() -> None:
                   "build": res, "truth": args.truth, "recipe": BUILD},
         "gate": gate(truth, all_keys)})
     atomic_write_json(args.out, result)
+    plot(result, Path(args.out).with_suffix(".png"))  # the pilot's gate, before any re-pilot
     log(f"gate: {result['gate']}")
     if result["gate"]["passed"] is False:  # the one re-pilot the design allows
         longer = re_pilot_path(args)

@@ -165,3 +165,71 @@ def test_search_why_report_gathers_random_spread_tau_and_both_searches(tmp_path)
     short, long = row["searches"][va.QUERIES], row["searches"][why.LONG_QUERIES]
     assert short["test_top1"] == 89.5 and short["supernet_score"] == 83.0
     assert long["test_top1"] == 89.7 and long["supernet_score"] == 84.0
+
+
+def test_decisive_gate_is_seed_vs_seed_tau_over_the_pairs_built():
+    ds = _load("decisive_study")
+    truth = {"a": {"acc": [90.0, 89.0]}, "b": {"acc": [89.0, 88.0]},
+             "c": {"acc": [88.0, 90.0]}, "d": {"acc": [87.0, 89.5]},
+             "e": {"acc": [91.0]}}  # one seed only: not a pair
+    g = ds.gate(truth, ["a", "b", "c", "d", "e", "missing"])
+    assert g["architectures"] == 4
+    # pairs (90,89) (89,88) (88,90) (87,89.5): concordant ab, cd; discordant ac, ad, bc, bd
+    assert g["seed0_vs_seed1_kendall_tau"] == pytest.approx(-1 / 3)
+    assert g["passed"] is False and g["threshold"] == ds.GATE_TAU
+    lo, hi = g["interval_95"]
+    assert -1 <= lo <= g["seed0_vs_seed1_kendall_tau"] <= hi <= 1 and lo < hi
+    assert "flops_vs_seed_mean_kendall_tau" not in g  # no FLOPs in this truth
+    flops = {k: {**v, "flops": 100 - i} for i, (k, v) in enumerate(truth.items())}
+    # FLOPs fall a..d; seed means 89.5, 88.5, 89.0, 88.25: only bc of the 6 pairs discordant
+    assert ds.gate(flops, list("abcd"))["flops_vs_seed_mean_kendall_tau"] == \
+        pytest.approx(4 / 6)
+    ordered = {k: {"acc": [float(i), float(i) + 0.5]} for i, k in enumerate("abcd")}
+    assert ds.gate(ordered, list("abcd"))["passed"] is True
+    assert ds.gate(ordered, ["a", "b"])["passed"] is None  # too few pairs to judge
+
+
+def test_decisive_known_runs_take_only_window_widths_trained_from_scratch(tmp_path):
+    import json
+
+    ds = _load("decisive_study")
+    for seed, name, key, inside in ((0, "search-scratch", "111", True),
+                                    (1, "search-scratch", "111", True),
+                                    (0, "random", "222", False),  # outside the window
+                                    (0, "search-finetune", "333", True),  # inherited weights
+                                    (2, "greedy", "444", True)):
+        d = tmp_path / f"seed-{seed}"
+        d.mkdir(exist_ok=True)
+        (d / f"b{ds.BUDGET}-{name}.json").write_text(json.dumps(
+            {"key": key, "in_window": inside, "test_top1": 90.0 + seed}))
+    (tmp_path / "seed-0" / "b0.3-random.json").write_text(json.dumps(
+        {"key": "555", "in_window": True, "test_top1": 80.0}))  # another budget
+    assert ds.known_runs(tmp_path) == {"111": {0: 90.0, 1: 91.0}, "444": {2: 92.0}}
+
+
+def test_decisive_pilot_keys_split_by_one_bin_groups_inside_the_window(tmp_path):
+    import json
+
+    ds = _load("decisive_study")
+    keys = ds.choose_keys(tmp_path / "keys.json")
+    space, widths, macs = ds.window_space()
+    inside = {space.key(w) for w in widths}
+    assert len(keys) == 2 * ds.PILOT_HALF == len(set(keys)) and set(keys) <= inside
+    ones = [("1" in k) for k in keys]
+    assert ones == [False] * ds.PILOT_HALF + [True] * ds.PILOT_HALF
+    assert ds.choose_keys(tmp_path / "keys.json") == keys  # read back, not re-drawn
+    assert ds.choose_keys(tmp_path / "again.json") == keys  # seeded
+    committed = BENCH / "results" / "decisive_study_runs" / "pilot_keys.json"
+    assert json.loads(committed.read_text())["keys"] == keys  # the pilot's, reproducible
+
+
+def test_decisive_stops_at_the_pilot_unless_a_gate_passed(tmp_path):
+    import argparse
+
+    ds = _load("decisive_study")
+    args = argparse.Namespace(truth=str(tmp_path / "t.json"))
+    with pytest.raises(SystemExit, match="no gate has passed"):
+        ds.passed_truth(args, {"gate": {"passed": False}})
+    assert ds.passed_truth(args, {"gate": {"passed": True}}) == args.truth
+    assert ds.passed_truth(args, {"gate": {"passed": False}, "gate_re_pilot": {"passed": True}}
+                           ).endswith(f"t_{ds.RE_PILOT_EPOCHS}ep.json")
