@@ -30,6 +30,7 @@ import platform
 import random
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -106,27 +107,28 @@ def known_runs(va_dir: Path) -> dict:
 
 def gate(truth: dict, keys: list[str], n_boot: int = 2000) -> dict:
     """The truth's seed-0-vs-seed-1 Kendall tau over `keys` built with both seeds (the gate
-    judges the point value, as designed), with a seeded bootstrap 95 % interval resampling
-    the architectures, and FLOPs' own tau against the seed mean beside it."""
+    judges the point value, as designed), with the bootstrap 95 % interval of
+    `compare_scorers`' ceiling, and FLOPs' own tau against the seed mean beside it."""
     from scipy.stats import kendalltau
 
+    from slimnas.bench.compare import FLOPS, compare_scorers
+
     both = [k for k in keys if k in truth and len(truth[k]["acc"]) >= 2]
-    a = np.array([truth[k]["acc"][0] for k in both])
-    b = np.array([truth[k]["acc"][1] for k in both])
+    a = [truth[k]["acc"][0] for k in both]
+    b = [truth[k]["acc"][1] for k in both]
     tau = float(kendalltau(a, b)[0]) if len(both) > 2 else None
     out = {"architectures": len(both), "seed0_vs_seed1_kendall_tau": tau,
            "threshold": GATE_TAU, "passed": None if tau is None else tau >= GATE_TAU}
-    if tau is not None:
-        rng = np.random.default_rng(0)
-        boot = []
-        for _ in range(n_boot):
-            i = rng.integers(0, len(both), len(both))
-            boot.append(kendalltau(a[i], b[i])[0])
-        boot = np.array(boot, dtype=float)
-        out["interval_95"] = [float(v) for v in np.nanpercentile(boot, [2.5, 97.5])]
-        if all("flops" in truth[k] for k in both):
-            flops = [truth[k]["flops"] for k in both]
-            out["flops_vs_seed_mean_kendall_tau"] = float(kendalltau(flops, (a + b) / 2)[0])
+    if len(both) >= 4:  # compare_scorers' minimum
+        has_flops = all("flops" in truth[k] for k in both)
+        with warnings.catch_warnings():  # resamples of few widths can be constant
+            warnings.simplefilter("ignore")
+            res = compare_scorers({}, {k: truth[k]["acc"][:2] for k in both},
+                                  {k: truth[k]["flops"] if has_flops else 1.0 for k in both},
+                                  n_boot=n_boot)
+        out["interval_95"] = res["ceiling"]["interval"]
+        if has_flops:
+            out["flops_vs_seed_mean_kendall_tau"] = res["scorers"][FLOPS]["kendall_tau"]
     return out
 
 

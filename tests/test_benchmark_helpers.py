@@ -172,7 +172,7 @@ def test_decisive_gate_is_seed_vs_seed_tau_over_the_pairs_built():
     truth = {"a": {"acc": [90.0, 89.0]}, "b": {"acc": [89.0, 88.0]},
              "c": {"acc": [88.0, 90.0]}, "d": {"acc": [87.0, 89.5]},
              "e": {"acc": [91.0]}}  # one seed only: not a pair
-    g = ds.gate(truth, ["a", "b", "c", "d", "e", "missing"])
+    g = ds.gate(truth, ["a", "b", "c", "d", "e", "missing"], n_boot=200)
     assert g["architectures"] == 4
     # pairs (90,89) (89,88) (88,90) (87,89.5): concordant ab, cd; discordant ac, ad, bc, bd
     assert g["seed0_vs_seed1_kendall_tau"] == pytest.approx(-1 / 3)
@@ -182,10 +182,10 @@ def test_decisive_gate_is_seed_vs_seed_tau_over_the_pairs_built():
     assert "flops_vs_seed_mean_kendall_tau" not in g  # no FLOPs in this truth
     flops = {k: {**v, "flops": 100 - i} for i, (k, v) in enumerate(truth.items())}
     # FLOPs fall a..d; seed means 89.5, 88.5, 89.0, 88.25: only bc of the 6 pairs discordant
-    assert ds.gate(flops, list("abcd"))["flops_vs_seed_mean_kendall_tau"] == \
+    assert ds.gate(flops, list("abcd"), n_boot=200)["flops_vs_seed_mean_kendall_tau"] == \
         pytest.approx(4 / 6)
     ordered = {k: {"acc": [float(i), float(i) + 0.5]} for i, k in enumerate("abcd")}
-    assert ds.gate(ordered, list("abcd"))["passed"] is True
+    assert ds.gate(ordered, list("abcd"), n_boot=200)["passed"] is True
     assert ds.gate(ordered, ["a", "b"])["passed"] is None  # too few pairs to judge
 
 
