@@ -233,3 +233,15 @@ def test_decisive_stops_at_the_pilot_unless_a_gate_passed(tmp_path):
     assert ds.passed_truth(args, {"gate": {"passed": True}}) == args.truth
     assert ds.passed_truth(args, {"gate": {"passed": False}, "gate_re_pilot": {"passed": True}}
                            ).endswith(f"t_{ds.RE_PILOT_EPOCHS}ep.json")
+
+
+def test_decisive_re_pilot_is_the_pilot_recipe_longer_in_channels_last():
+    import inspect
+
+    from slimnas.bench.build import build_benchmark
+
+    ds = _load("decisive_study")
+    longer = ds.re_pilot_recipe()
+    assert longer == {**ds.BUILD, "epochs": 16, "channels_last": True}
+    assert ds.BUILD["epochs"] == 8 and "channels_last" not in ds.BUILD  # the pilot's own
+    assert set(longer) <= set(inspect.signature(build_benchmark).parameters)

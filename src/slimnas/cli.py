@@ -184,7 +184,7 @@ def cmd_bench_build(args) -> int:
         lr=args.lr, weight_decay=args.weight_decay, train_size=args.train_size,
         test_size=args.test_size, pad=args.pad, flip=args.flip, seed=args.seed,
         device=args.device, progress=not args.no_progress, jobs=args.jobs,
-        held_out=args.held_out, keys_file=args.keys)
+        held_out=args.held_out, keys_file=args.keys, channels_last=args.channels_last)
     print_json(res)
     return 0
 
@@ -358,6 +358,9 @@ def _add_bench_build(bsub) -> None:
                          "data.held_out=N, data.held_out_seed=--seed scores on")
     bb.add_argument("--pad", type=int, default=2, help="random-crop padding")
     bb.add_argument("--flip", action="store_true", help="random horizontal flips")
+    bb.add_argument("--channels-last", action="store_true",
+                    help="train in the channels-last memory format (faster on CPU; equal "
+                         "to the default to float rounding; part of the recipe)")
     bb.add_argument("--seed", type=int, default=0)
     bb.add_argument("--device", default="auto")
     bb.add_argument("--jobs", type=int, default=1,

@@ -215,3 +215,18 @@ def test_known_runs_are_taken_instead_of_trained(tmp_path: Path) -> None:
     res = build_benchmark(archs=2, seeds=2, out=tmp_path / "b.json", known_runs=known, **TINY)
     assert res["runs_trained"] == ref["runs_trained"] - 1
     assert read_json(tmp_path / "b.json") == entries
+
+
+def test_channels_last_is_part_of_the_recipe(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    build_benchmark(archs=1, seeds=1, out=out, channels_last=True, **TINY)
+    assert read_json(tmp_path / "bench.json.meta.json")["recipe"]["channels_last"] is True
+    before = out.read_text()
+    with pytest.raises(SlimnasError, match="made with channels_last=True, not None"):
+        build_benchmark(archs=1, seeds=2, out=out, **TINY)
+    assert out.read_text() == before
+    plain = tmp_path / "plain.json"  # and the other way round; the default records nothing
+    build_benchmark(archs=1, seeds=1, out=plain, **TINY)
+    assert "channels_last" not in read_json(tmp_path / "plain.json.meta.json")["recipe"]
+    with pytest.raises(SlimnasError, match="made with channels_last=None, not True"):
+        build_benchmark(archs=1, seeds=2, out=plain, channels_last=True, **TINY)

@@ -78,7 +78,7 @@ def build_benchmark(space: str, options: dict, archs: int | None, seeds: int, da
                     seed: int = 0, device: str = "auto", progress: bool = True,
                     jobs: int = 1, log=sys.stderr, held_out: int | None = None,
                     keys_file: str | Path | None = None,
-                    known_runs: dict | None = None) -> dict:
+                    known_runs: dict | None = None, channels_last: bool = False) -> dict:
     """Train and write the benchmark; returns {"out", "archs", "runs_done", "runs_trained"}.
 
     The architectures: `archs` FLOPs-stratified picks and/or the width keys listed in
@@ -98,7 +98,10 @@ def build_benchmark(space: str, options: dict, archs: int | None, seeds: int, da
 
     `jobs` > 1 trains that many runs at once, each in its own process with one torch
     thread (a run's result depends only on its seed and the thread count, so a build with
-    jobs=N gives the same numbers as jobs=1 in a one-thread process)."""
+    jobs=N gives the same numbers as jobs=1 in a one-thread process).
+
+    `channels_last`: train in the channels-last memory format (`retrain`'s option; faster on
+    CPU, numbers equal to the default's only to float rounding), part of the recipe."""
     from slimnas.data import channel_stats, to_float
     from slimnas.flops import cost_model
     from slimnas.runs import resolve_device
@@ -124,6 +127,8 @@ def build_benchmark(space: str, options: dict, archs: int | None, seeds: int, da
               "pad": pad, "flip": flip, "seed": seed}
     if held_out is not None:  # (absent otherwise: earlier partial builds stay resumable)
         recipe["held_out"] = held_out
+    if channels_last:  # (likewise)
+        recipe["channels_last"] = True
     wanted = [] if archs is None else [wspace.key(w) for w in
                                        stratified_archs(wspace, archs, seed)]
     if keys_file is not None:
@@ -155,7 +160,8 @@ def build_benchmark(space: str, options: dict, archs: int | None, seeds: int, da
               file=log)
 
     t0 = time.perf_counter()
-    job = _Job(wspace, seed, tensors, epochs, batch_size, lr, weight_decay, pad, flip, dev)
+    job = _Job(wspace, seed, tensors, epochs, batch_size, lr, weight_decay, pad, flip, dev,
+               channels_last)
     with _bar(len(keys) * seeds, done_before, progress) as bar:
         for key, s, top1 in _run_all(job, todo, jobs):
             runs.setdefault(key, {})[str(s)] = top1
@@ -242,7 +248,8 @@ def _start_or_resume(out: Path, partial: Path, recipe: dict) -> tuple[list[str],
 
 
 def _same_recipe(where: Path, old: dict, recipe: dict) -> None:
-    for key, value in recipe.items():
+    for key in dict.fromkeys([*recipe, *old]):  # a setting either side lacks differs too
+        value = recipe.get(key)
         if key not in GROWABLE and old.get(key) != value:
             raise SlimnasError(f"{where}: this build was made with {key}={old.get(key)!r}, "
                                f"not {value!r}; only --archs, --keys and --seeds may grow it")
@@ -279,16 +286,17 @@ class _Job:
     pad: int
     flip: bool
     device: Any
+    channels_last: bool = False
 
     def run(self, key: str, s: int) -> float:
         return train_width(self.wspace, key, s, self.seed, self.tensors, self.epochs,
                            self.batch_size, self.lr, self.weight_decay, self.pad, self.flip,
-                           self.device)
+                           self.device, channels_last=self.channels_last)
 
 
 def train_width(wspace, key: str, s: int, seed: int, tensors, epochs: int, batch_size: int,
                 lr: float, weight_decay: float, pad: int, flip: bool, device,
-                net_out: list | None = None) -> float:
+                net_out: list | None = None, channels_last: bool = False) -> float:
     """One benchmark run: the width `key` of `wspace` built fresh (seeded by `seed`, the
     key and the run number `s`) and trained with the recipe; test top-1 %. `tensors`:
     (train_x, train_y, test_x, test_y), normalised. Whoever trains a width this way gets
@@ -308,7 +316,8 @@ def train_width(wspace, key: str, s: int, seed: int, tensors, epochs: int, batch
     stats = retrain(net.to(device), *tensors, epochs, batch_size, lr,
                     weight_decay=weight_decay, seed=run_seed, augment=Augment(pad, flip),
                     eval_each_epoch=False, measure_before=False,
-                    label=f"bench build run {key} seed {s}", lr_name="--lr")
+                    label=f"bench build run {key} seed {s}", lr_name="--lr",
+                    channels_last=channels_last)
     if net_out is not None:
         net_out.append(net)
     return float(stats["held_out_top1"])
