@@ -8,6 +8,7 @@ fixed before any result).
     python benchmarks/decisive_study.py --stage compute   # BCNetV2 at two compute levels
     python benchmarks/decisive_study.py --stage supernets --compute 6.4e12
     python benchmarks/decisive_study.py --stage report    # statistics and the verdict
+    python benchmarks/decisive_study.py --stage plot      # redraw the PNG from the JSON
 
 Every supernet trains with `train.compute` (the same MACs for every rule), is scored on the
 truth's keys (the 5,000 held-out images, 20 recalibration batches of 128) and keeps its
@@ -258,8 +259,10 @@ def plot(result: dict, file: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4))
     study = result.get("study")
+    fig, axes = plt.subplots(1, 1 if study else 2, figsize=(7 if study else 10, 4),
+                             squeeze=False)
+    ax = axes[0, 0]
     if study:
         names = list(study["scorers"])
         vals = [study["scorers"][n]["kendall_tau"] for n in names]
@@ -272,12 +275,32 @@ def plot(result: dict, file: Path) -> None:
                    label="ceiling (truth seed vs seed)")
         ax.set_ylabel("Kendall tau inside the window")
     else:
-        gates = [(f"pilot ({BUILD['epochs']} ep)", result.get("gate", {})),
-                 (f"re-pilot ({RE_PILOT_EPOCHS} ep)", result.get("gate_re_pilot", {}))]
-        gates = [(n, g["seed0_vs_seed1_kendall_tau"]) for n, g in gates
-                 if g.get("seed0_vs_seed1_kendall_tau") is not None]
-        ax.bar([n for n, _ in gates], [t for _, t in gates], color="C1")
-        ax.set_ylabel("truth seed 0 vs seed 1, Kendall tau")
+        gates = [(f"pilot ({BUILD['epochs']} ep)", result.get("gate", {}),
+                  result.get("pilot", {}).get("truth")),
+                 (f"re-pilot ({RE_PILOT_EPOCHS} ep)", result.get("gate_re_pilot", {}),
+                  result.get("re_pilot", {}).get("truth"))]
+        gates = [g for g in gates if g[1].get("seed0_vs_seed1_kendall_tau") is not None]
+        taus = [g["seed0_vs_seed1_kendall_tau"] for _, g, _ in gates]
+        spans = [g.get("interval_95", [t, t]) for t, (_, g, _) in
+                 zip(taus, gates, strict=True)]
+        err = [[t - lo for t, (lo, _) in zip(taus, spans, strict=True)],
+               [hi - t for t, (_, hi) in zip(taus, spans, strict=True)]]
+        ax.bar([n for n, _, _ in gates], taus, yerr=err, capsize=6, color="C1")
+        ax.set_ylabel("truth seed 0 vs seed 1, Kendall tau (95 % interval)")
+        ax.axhline(0, color="k", lw=0.5)
+        side = axes[0, 1]  # each width's two runs, one point per width
+        for i, (name, g, truth_file) in enumerate(gates):
+            if not truth_file or not Path(truth_file).is_file():
+                continue
+            truth = read_json(truth_file)
+            pairs = [truth[k]["acc"][:2] for k in result["pilot"]["keys"]
+                     if k in truth and len(truth[k]["acc"]) >= 2]
+            side.scatter([a for a, _ in pairs], [b for _, b in pairs], s=14, color=f"C{i}",
+                         label=f"{name}: tau {g['seed0_vs_seed1_kendall_tau']:.2f}")
+        side.set_xlabel("test top-1 %, run (seed) 0")
+        side.set_ylabel("test top-1 %, run (seed) 1")
+        side.set_title("the window's widths, two runs each", fontsize=9)
+        side.legend(fontsize=8)
     ax.axhline(GATE_TAU, color="C3", ls=":", label=f"gate {GATE_TAU}")
     ax.legend(fontsize=8)
     ax.set_title(result.get("verdict") or "decisive ranking study", fontsize=8, wrap=True)
@@ -291,7 +314,8 @@ def main() -> None:
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--stage", default="pilot",
-                    choices=("keys", "pilot", "truth", "compute", "supernets", "report"))
+                    choices=("keys", "pilot", "truth", "compute", "supernets", "report",
+                             "plot"))
     ap.add_argument("--compute", type=float, default=6.4e12,
                     help="training MACs per supernet (--stage compute tries it and 2x)")
     ap.add_argument("--seeds", type=int, default=2, help="supernet seeds per rule")
@@ -319,6 +343,9 @@ def main() -> None:
     if args.stage == "keys":
         return
     result = read_json(args.out) if Path(args.out).is_file() else {}
+    if args.stage == "plot":  # redraw the PNG from the JSON, training nothing
+        plot(result, Path(args.out).with_suffix(".png"))
+        return
     if args.stage == "truth":
         full_truth(args, result, keys, known, work)
         return
