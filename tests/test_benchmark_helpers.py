@@ -245,3 +245,19 @@ def test_decisive_re_pilot_is_the_pilot_recipe_longer_in_channels_last():
     assert longer == {**ds.BUILD, "epochs": 16, "channels_last": True}
     assert ds.BUILD["epochs"] == 8 and "channels_last" not in ds.BUILD  # the pilot's own
     assert set(longer) <= set(inspect.signature(build_benchmark).parameters)
+
+
+def test_decisive_plot_draws_the_gates_and_each_widths_two_runs(tmp_path):
+    import json
+
+    ds = _load("decisive_study")
+    truth = tmp_path / "t.json"
+    truth.write_text(json.dumps({k: {"acc": [89.0 + i / 10, 89.5 - i / 20]}
+                                 for i, k in enumerate("abcd")}))
+    result = {"pilot": {"keys": list("abcd"), "truth": str(truth)},
+              "gate": ds.gate(json.loads(truth.read_text()), list("abcd"), n_boot=100),
+              "re_pilot": {"truth": str(tmp_path / "not_yet.json")},  # still building
+              "gate_re_pilot": {}}
+    png = tmp_path / "study.png"
+    ds.plot(result, png)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
