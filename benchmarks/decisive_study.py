@@ -379,6 +379,8 @@ def main() -> None:
                           keys_file=keys_file, known_runs=known, jobs=args.jobs,
                           progress=False, **BUILD)
     truth = read_json(args.truth)
+    if res["runs_trained"] == 0 and "build" in result.get("pilot", {}):
+        res = result["pilot"]["build"]  # a resume past the pilot: keep the record that trained
     result.update({
         "benchmark": "decisive_study", "machine": va.machine() | {"python": platform.python_version()},
         "pilot": {"keys": all_keys, "chosen": keys, "from_vs_alternatives": list(known),
