@@ -80,6 +80,12 @@ def main() -> None:
         rates = [r for p in per_proc for r in p[fmt]]
         result[fmt] = {"median_images_per_s_per_process": round(statistics.median(rates), 1),
                        "min": round(min(rates), 1), "max": round(max(rates), 1)}
+    ratios = [c / p for proc in per_proc
+              for c, p in zip(proc["channels_last"], proc["contiguous"], strict=True)]
+    result["paired_speedup"] = {"median": round(statistics.median(ratios), 3),
+                                "min": round(min(ratios), 3), "max": round(max(ratios), 3),
+                                "pairs": len(ratios), "note": "each channels-last run over "
+                                "the contiguous run just before it (same width, process)"}
     result["speedup_median"] = round(result["channels_last"]["median_images_per_s_per_process"]
                                      / result["contiguous"]["median_images_per_s_per_process"],
                                      3)

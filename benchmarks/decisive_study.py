@@ -45,7 +45,7 @@ BUDGET = 0.5
 PILOT_HALF = 12  # widths without a 1-bin group, and as many with one
 GATE_TAU = 0.3
 RE_PILOT_EPOCHS = 16  # the one longer recipe a failed gate allows
-# ... trained in the channels-last memory format: the same recipe to float rounding, ~1.5x
+# ... trained in the channels-last memory format: the same recipe to float rounding, ~1.6x
 # faster on this CPU (benchmarks/channels_last.py); chosen before any re-pilot run
 RE_PILOT_FORMAT = {"channels_last": True}
 FULL_HALF = 24  # the full truth: 2 x 24 window widths (the pilot's 24 and as many more)

@@ -33,15 +33,14 @@ def retrain(net: nn.Module, train_x: torch.Tensor, train_y: torch.Tensor, held_x
     `channels_last=True` trains in the channels-last memory format (the net is converted in
     place, and each batch): the same arithmetic in another summation order, so its numbers
     differ from the default's in the last bits, and are again exact run to run on one machine
-    and thread count. On CPU it trains the narrow MobileNets of the benchmarks about 1.5x
+    and thread count. On CPU it trains the narrow MobileNets of the benchmarks about 1.6x
     faster (`benchmarks/channels_last.py`).
     """
     from tqdm import tqdm
 
     augment = augment or Augment()
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
     if channels_last:
-        net.to(memory_format=fmt)
+        net.to(memory_format=torch.channels_last)
     before = accuracy(net, None, held_x, held_y) if measure_before else None
     steps_per_epoch = max(1, len(train_x) // batch_size)
     total = steps_per_epoch * epochs
@@ -62,7 +61,7 @@ def retrain(net: nn.Module, train_x: torch.Tensor, train_y: torch.Tensor, held_x
             idx = perm[i * batch_size:(i + 1) * batch_size]
             step = epoch * steps_per_epoch + i
             x = augment(train_x[idx], generator(seed, "retrain-aug", step))
-            x = x.contiguous(memory_format=fmt) if channels_last else x
+            x = x.contiguous(memory_format=torch.channels_last) if channels_last else x
             loss = F.cross_entropy(net(x), train_y[idx])
             value = float(loss.detach())
             check_finite_loss(value, step, steps_per_epoch, label, f"{lr_name} ({lr} now)")
