@@ -133,7 +133,29 @@ def gate(truth: dict, keys: list[str], n_boot: int = 2000) -> dict:
         out["interval_95"] = res["ceiling"]["interval"]
         if has_flops:
             out["flops_vs_seed_mean_kendall_tau"] = res["scorers"][FLOPS]["kendall_tau"]
+    if len(both) >= 3:
+        out["spread"] = spread(a, b)
     return out
+
+
+def spread(a: list[float], b: list[float]) -> dict:
+    """How far apart the widths truly are, against one run's noise, from two runs of each.
+
+    A run's noise sd is the sd of the two runs' difference / sqrt 2; the seed means' variance
+    is the true variance plus noise^2 / 2, so the true spread is what is left. With one run
+    of each width as a noisy reading of its true value, the runs' correlation is
+    r = true^2 / (true^2 + noise^2), and for normal errors Kendall tau = (2 / pi) arcsin r:
+    the tau the spread implies, a check on the measured one."""
+    a_, b_ = np.asarray(a, float), np.asarray(b, float)
+    means = (a_ + b_) / 2
+    noise = float(np.std(a_ - b_, ddof=1) / np.sqrt(2))
+    sd = float(np.std(means, ddof=1))
+    true = float(np.sqrt(max(0.0, sd ** 2 - noise ** 2 / 2)))
+    r = true ** 2 / (true ** 2 + noise ** 2) if noise > 0 else 1.0
+    return {"seed_mean_range": [float(means.min()), float(means.max())],
+            "seed_mean_sd": sd, "run_noise_sd": noise, "true_spread_sd": true,
+            "true_over_noise": true / noise if noise > 0 else None,
+            "implied_kendall_tau": float(2 / np.pi * np.arcsin(r))}
 
 
 RULES = {  # label: (rule, complementary, rule_options, train options)
@@ -395,6 +417,8 @@ def main() -> None:
         res = build_benchmark(archs=None, seeds=2, out=longer, root=args.root,
                               keys_file=keys_file, known_runs=None, jobs=args.jobs,
                               progress=False, **re_pilot_recipe())
+        if res["runs_trained"] == 0 and "build" in result.get("re_pilot", {}):
+            res = result["re_pilot"]["build"]  # a rerun past the re-pilot: keep its record
         result["re_pilot"] = {"build": res, "truth": longer,
                               "recipe": re_pilot_recipe()}
         result["gate_re_pilot"] = gate(read_json(longer), all_keys)

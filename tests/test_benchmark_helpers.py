@@ -189,6 +189,28 @@ def test_decisive_gate_is_seed_vs_seed_tau_over_the_pairs_built():
     assert ds.gate(ordered, ["a", "b"])["passed"] is None  # too few pairs to judge
 
 
+def test_decisive_spread_splits_the_seed_means_into_true_spread_and_run_noise():
+    import math
+
+    ds = _load("decisive_study")
+    # differences a - b: 1, -1, 1, -1 (sd 2 / sqrt 3); means 0.5, 1.5, 2.5, 3.5 (sd sqrt(5/3))
+    s = ds.spread([1.0, 1.0, 3.0, 3.0], [0.0, 2.0, 2.0, 4.0])
+    noise = (2 / math.sqrt(3)) / math.sqrt(2)
+    assert s["run_noise_sd"] == pytest.approx(noise)
+    assert s["seed_mean_sd"] == pytest.approx(math.sqrt(5 / 3))
+    assert s["true_spread_sd"] == pytest.approx(math.sqrt(5 / 3 - noise ** 2 / 2))
+    assert s["seed_mean_range"] == [0.5, 3.5]
+    r = s["true_spread_sd"] ** 2 / (s["true_spread_sd"] ** 2 + noise ** 2)
+    assert s["implied_kendall_tau"] == pytest.approx(2 / math.pi * math.asin(r))
+    flat = ds.spread([1.0, 2.0, 1.0, 2.0], [2.0, 1.0, 2.0, 1.0])  # all noise: means equal
+    assert flat["true_spread_sd"] == 0.0 and flat["implied_kendall_tau"] == 0.0
+    exact = ds.spread([1.0, 2.0, 3.0], [1.0, 2.0, 3.0])  # no noise at all
+    assert exact["true_over_noise"] is None and exact["implied_kendall_tau"] == 1.0
+    truth = {k: {"acc": [a, b]} for k, a, b in zip("abcd", [1.0, 1.0, 3.0, 3.0],
+                                                     [0.0, 2.0, 2.0, 4.0], strict=True)}
+    assert ds.gate(truth, list("abcd"), n_boot=100)["spread"] == s
+
+
 def test_decisive_known_runs_take_only_window_widths_trained_from_scratch(tmp_path):
     import json
 
