@@ -214,7 +214,42 @@ def test_known_runs_are_taken_instead_of_trained(tmp_path: Path) -> None:
     known = {key: {0: entries[key]["acc"][0]}, "1111111": {5: 50.0}}  # the second: unused
     res = build_benchmark(archs=2, seeds=2, out=tmp_path / "b.json", known_runs=known, **TINY)
     assert res["runs_trained"] == ref["runs_trained"] - 1
-    assert read_json(tmp_path / "b.json") == entries
+    built = read_json(tmp_path / "b.json")
+    assert built[key]["machines"][0] is None  # trained elsewhere: its machine is not known
+    assert built[key]["machines"][1] == entries[key]["machines"][1]
+    assert built == {k: {**e, "machines": built[k]["machines"]} for k, e in entries.items()}
+
+
+def test_each_run_records_its_machine_across_resumes(tmp_path: Path) -> None:
+    import json
+
+    import torch
+
+    from slimnas.bench.build import _entry, run_machine
+    from slimnas.latency import cpu_identity
+
+    here = run_machine(torch.device("cpu"), 1)
+    assert cpu_identity() in here and "torch " + torch.__version__ in here
+    assert "1 thread(s)" in here and here != run_machine(torch.device("cpu"), 2)
+    out = tmp_path / "bench.json"
+    build_benchmark(archs=2, seeds=1, out=out, **TINY)
+    first = read_json(out)
+    assert all(e["machines"] == [here] for e in first.values())
+    build_benchmark(archs=2, seeds=2, out=out, **TINY)  # grown: the first runs keep theirs
+    assert all(e["machines"] == [here, here] for e in read_json(out).values())
+    # a build begun before machines were recorded: its runs resume as not recorded
+    old = tmp_path / "old.json"
+    build_benchmark(archs=2, seeds=1, out=old, **TINY)
+    partial = tmp_path / "old.json.partial"
+    keys = list(read_json(old))
+    state = {"recipe": {**read_json(tmp_path / "old.json.meta.json")["recipe"], "archs": 2},
+             "keys": keys, "runs": {k: {"0": e["acc"][0]} for k, e in read_json(old).items()}}
+    partial.write_text(json.dumps(state))
+    old.unlink()
+    res = build_benchmark(archs=2, seeds=2, out=old, **TINY)
+    assert res["runs_trained"] == 2
+    assert all(e["machines"] == [None, here] for e in read_json(old).values())
+    assert "machines" not in _entry([1.0], 5, 6, [None])  # none known: the plain format
 
 
 def test_channels_last_is_part_of_the_recipe(tmp_path: Path) -> None:

@@ -64,10 +64,24 @@ def bench_meta(space: str, options: dict, bins: int, recipe: dict) -> dict:
             "min_bins": 1, "flops": "multiply-accumulates (MACs)", "recipe": recipe}
 
 
-def _entry(accs: list[float], flops: int, params: int) -> dict:
-    return {"acc": accs, "mean": statistics.fmean(accs),
-            "std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
-            "flops": int(flops), "params": int(params)}
+def _entry(accs: list[float], flops: int, params: int,
+           machines: list[str | None] | None = None) -> dict:
+    out = {"acc": accs, "mean": statistics.fmean(accs),
+           "std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
+           "flops": int(flops), "params": int(params)}
+    if machines and any(machines):  # where each run was trained (None: not recorded)
+        out["machines"] = machines
+    return out
+
+
+def run_machine(device, threads: int) -> str:
+    """Where a run is trained, in one line: CPU model and fingerprint, torch, the thread
+    count and the device (runs are bit-exact only on one machine and thread count)."""
+    from slimnas.latency import machine
+
+    m = machine(device)
+    return (f"{m['cpu']} ({m['cpu_id']}); torch {m['torch']}; {threads} thread(s); "
+            f"{m.get('gpu', m['device'])}")
 
 
 def build_benchmark(space: str, options: dict, archs: int | None, seeds: int, data: str,
@@ -99,6 +113,9 @@ def build_benchmark(space: str, options: dict, archs: int | None, seeds: int, da
     `jobs` > 1 trains that many runs at once, each in its own process with one torch
     thread (a run's result depends only on its seed and the thread count, so a build with
     jobs=N gives the same numbers as jobs=1 in a one-thread process).
+
+    Each entry of `out` gains "machines": the machine of each run (`run_machine`; None for
+    a run taken from `known_runs` or trained before this was recorded).
 
     `channels_last`: train in the channels-last memory format (`retrain`'s option; faster on
     CPU, numbers equal to the default's only to float rounding), part of the recipe."""
@@ -135,7 +152,7 @@ def build_benchmark(space: str, options: dict, archs: int | None, seeds: int, da
         from slimnas.width.checkpoint import read_width_keys
 
         wanted += [wspace.key(w) for w in read_width_keys(keys_file, wspace)]
-    keys, runs, kept = _start_or_resume(out, partial, recipe)
+    keys, runs, kept, machines = _start_or_resume(out, partial, recipe)
     keys = list(dict.fromkeys([*keys, *wanted]))
     for key, known in (known_runs or {}).items():
         if key in keys:
@@ -147,7 +164,8 @@ def build_benchmark(space: str, options: dict, archs: int | None, seeds: int, da
     # before any training, and again on a resume (the recipe is the same): a partial
     # <out> is always readable with its space
     atomic_write_json(meta_path(out), bench_meta(space, opts, bins, recipe))
-    atomic_write_json(partial, {"recipe": recipe, "keys": keys, "runs": runs})
+    state = {"recipe": recipe, "keys": keys, "runs": runs, "machines": machines}
+    atomic_write_json(partial, state)
 
     dev = resolve_device(device)
     mean, std = channel_stats(train)
@@ -159,18 +177,22 @@ def build_benchmark(space: str, options: dict, archs: int | None, seeds: int, da
         print(f"resuming {partial}: {done_before} of {len(keys) * seeds} runs done",
               file=log)
 
+    import torch
+
+    where = run_machine(dev, 1 if jobs > 1 and len(todo) > 1 else torch.get_num_threads())
     t0 = time.perf_counter()
     job = _Job(wspace, seed, tensors, epochs, batch_size, lr, weight_decay, pad, flip, dev,
                channels_last)
     with _bar(len(keys) * seeds, done_before, progress) as bar:
         for key, s, top1 in _run_all(job, todo, jobs):
             runs.setdefault(key, {})[str(s)] = top1
-            atomic_write_json(partial, {"recipe": recipe, "keys": keys, "runs": runs})
+            machines.setdefault(key, {})[str(s)] = where
+            atomic_write_json(partial, state)
             if len(runs[key]) == seeds:  # an architecture is done: into <out> at once
-                _write_entries(out, keys, runs, seeds, wspace, model, kept)
+                _write_entries(out, keys, runs, seeds, wspace, model, kept, machines)
             bar.update(1)
             bar.set_postfix(arch=key, top1=f"{top1:.2f}")
-    entries = _write_entries(out, keys, runs, seeds, wspace, model, kept)
+    entries = _write_entries(out, keys, runs, seeds, wspace, model, kept, machines)
     partial.unlink(missing_ok=True)
     flops = [e["flops"] for e in entries.values()]
     return {"out": str(out), "archs": len(keys), "seeds": seeds,
@@ -223,19 +245,21 @@ def _check_arguments(out: Path, partial: Path, lr: float, **counts: int) -> None
 GROWABLE = ("archs", "seeds")  # may grow between runs of one build; the rest may not
 
 
-def _start_or_resume(out: Path, partial: Path, recipe: dict) -> tuple[list[str], dict, dict]:
-    """(architecture keys, finished runs, entries of <out> to keep until regrown) of the
-    build at `out`: an unfinished one (<out>.partial), a finished one (<out> and its meta,
-    when the recipe is the same but for GROWABLE), or a new one."""
+def _start_or_resume(out: Path, partial: Path,
+                     recipe: dict) -> tuple[list[str], dict, dict, dict]:
+    """(architecture keys, finished runs, entries of <out> to keep until regrown, the
+    machine of each run where recorded) of the build at `out`: an unfinished one
+    (<out>.partial), a finished one (<out> and its meta, when the recipe is the same but for
+    GROWABLE), or a new one."""
     if partial.exists():
         state = read_json(partial)
         if not isinstance(state, dict) or state.get("recipe", {}).get("format") != FORMAT:
             raise SlimnasError(f"{partial} is not a slimnas bench build in progress")
         _same_recipe(partial, state["recipe"], recipe)
         kept = read_json(out) if out.is_file() else {}
-        return state["keys"], state["runs"], kept
+        return state["keys"], state["runs"], kept, state.get("machines", {})
     if not out.exists():
-        return [], {}, {}
+        return [], {}, {}, {}
     meta = read_json(meta_path(out)) if meta_path(out).is_file() else None
     old = meta.get("recipe") if isinstance(meta, dict) else None
     if not isinstance(old, dict) or old.get("format") != FORMAT:
@@ -244,7 +268,9 @@ def _start_or_resume(out: Path, partial: Path, recipe: dict) -> tuple[list[str],
     _same_recipe(out, old, recipe)
     entries = read_json(out)
     runs = {k: {str(s): a for s, a in enumerate(e["acc"])} for k, e in entries.items()}
-    return list(entries), runs, entries
+    machines = {k: {str(s): m for s, m in enumerate(e["machines"]) if m}
+                for k, e in entries.items() if e.get("machines")}
+    return list(entries), runs, entries, machines
 
 
 def _same_recipe(where: Path, old: dict, recipe: dict) -> None:
@@ -256,16 +282,18 @@ def _same_recipe(where: Path, old: dict, recipe: dict) -> None:
 
 
 def _write_entries(out: Path, keys: list[str], runs: dict, seeds: int, wspace, model,
-                   kept: dict | None = None) -> dict:
+                   kept: dict | None = None, machines: dict | None = None) -> dict:
     """Write every architecture whose seeds are all trained to `out` (one still growing
-    keeps its entry from before, in `kept`); returns the entries."""
+    keeps its entry from before, in `kept`), each run's machine beside its top-1 where
+    recorded; returns the entries."""
     entries = {}
     for k in keys:
         accs = runs.get(k, {})
         if len(accs) == seeds:
             ch = wspace.channels_of(wspace.parse(k))
+            where = (machines or {}).get(k, {})
             entries[k] = _entry([accs[str(s)] for s in range(seeds)], model.macs(ch),
-                                model.params(ch))
+                                model.params(ch), [where.get(str(s)) for s in range(seeds)])
         elif kept and k in kept:
             entries[k] = kept[k]
     atomic_write_json(out, entries)
