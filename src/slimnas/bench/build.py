@@ -179,7 +179,7 @@ def build_benchmark(space: str, options: dict, archs: int | None, seeds: int, da
 
     import torch
 
-    where = run_machine(dev, 1 if jobs > 1 and len(todo) > 1 else torch.get_num_threads())
+    where = run_machine(dev, 1 if _pooled(jobs, len(todo)) else torch.get_num_threads())
     t0 = time.perf_counter()
     job = _Job(wspace, seed, tensors, epochs, batch_size, lr, weight_decay, pad, flip, dev,
                channels_last)
@@ -367,10 +367,15 @@ def _worker_run(key: str, s: int) -> tuple[str, int, float]:
     return key, s, _WORKER_JOB.run(key, s)
 
 
+def _pooled(jobs: int, runs: int) -> bool:
+    """Whether `runs` runs go to a pool of single-thread worker processes."""
+    return jobs > 1 and runs > 1
+
+
 def _run_all(job: _Job, todo: list[tuple[str, int]], jobs: int):
     """Yield (key, seed, top-1) as runs finish: in order in this process, or from a pool of
     `jobs` spawned processes (a failed run stops the build; finished runs are kept)."""
-    if jobs == 1 or len(todo) <= 1:
+    if not _pooled(jobs, len(todo)):
         for key, s in todo:
             yield key, s, job.run(key, s)
         return
