@@ -5,9 +5,11 @@ fixed before any result).
     python benchmarks/decisive_study.py --stage pilot     # build their truth (2 seeds), gate;
                                                           # a failed gate: the 16-epoch re-pilot
     python benchmarks/decisive_study.py --stage truth     # after the gate: 48 widths x 3 seeds
-    python benchmarks/decisive_study.py --stage compute   # BCNetV2 at two compute levels
-    python benchmarks/decisive_study.py --stage supernets --compute 6.4e12
+    python benchmarks/decisive_study.py --stage compute   # BCNetV2 at two compute levels,
+                                                          # and the level chosen from them
+    python benchmarks/decisive_study.py --stage supernets # 5 rules x 2 seeds at that level
     python benchmarks/decisive_study.py --stage report    # statistics and the verdict
+    python benchmarks/decisive_study.py --stage all --jobs 2   # truth .. report, resumable
     python benchmarks/decisive_study.py --stage plot      # redraw the PNG from the JSON
 
 Every supernet trains with `train.compute` (the same MACs for every rule), is scored on the
@@ -50,6 +52,7 @@ RE_PILOT_EPOCHS = 16  # the one longer recipe a failed gate allows
 RE_PILOT_FORMAT = {"channels_last": True}
 FULL_HALF = 24  # the full truth: 2 x 24 window widths (the pilot's 24 and as many more)
 FULL_SEEDS = 3
+BASE_COMPUTE = 6.4e12  # MACs: vs_alternatives' 8-epoch BCNetV2 supernet (6.42e12)
 BUILD = {"space": "cbm-mobilenet", "options": {"width_mult": 0.25}, "data": "fashion-mnist",
          "bins": 4, "epochs": va.EPOCHS, "batch_size": va.BATCH, "lr": va.LR,
          "weight_decay": 5e-4, "train_size": va.SUBSET, "held_out": va.HELD_OUT,
@@ -167,6 +170,52 @@ RULES = {  # label: (rule, complementary, rule_options, train options)
 }
 
 
+def unit_dir(args, label: str, seed: int, compute: float) -> Path:
+    return Path(args.dir) / f"{label}-c{compute:.3g}-seed{seed}"
+
+
+def choose_compute(levels: dict) -> dict:
+    """The supernets' training compute, by the rule fixed before any level was measured
+    (README): the larger level if BCNetV2's Kendall tau inside the window is higher there
+    than at the smaller one (tau still grows with compute), else the smaller one (more
+    compute buys nothing measurable, so it is not spent)."""
+    (lo, a), (hi, b) = sorted(((float(c), r["kendall_tau"]) for c, r in levels.items()))
+    pick = hi if b > a else lo
+    return {"compute": pick, "taus": {f"{lo:.3g}": a, f"{hi:.3g}": b},
+            "rule": "the larger level if BCNetV2's tau is higher there, else the smaller"}
+
+
+def _unit(args, label: str, seed: int, compute: float, keys: list[str]) -> tuple:
+    if args.smoke:  # a spawned worker starts from the module's own settings
+        apply_smoke()
+    if getattr(args, "threads", 0):  # scoring too, not only the training
+        import torch
+
+        torch.set_num_threads(args.threads)
+    return label, seed, compute, supernet_scores(args, label, seed, compute, keys)
+
+
+def run_units(args, units: list[tuple[str, int, float]], keys: list[str]) -> dict:
+    """Train (or resume) and score each (label, seed, compute) unit: {unit: scores}. With
+    --jobs N > 1, N units at once, each in its own spawned process with one torch thread
+    (a unit's result depends on its seed and thread count only); a failed unit stops the
+    stage, and finished or checkpointed units are kept for the rerun."""
+    if args.jobs <= 1 or len(units) <= 1:
+        return {(lab, s, c): supernet_scores(args, lab, s, c, keys) for lab, s, c in units}
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    one = argparse.Namespace(**{**vars(args), "threads": 1})
+    out = {}
+    with ProcessPoolExecutor(min(args.jobs, len(units)),
+                             mp_context=mp.get_context("spawn")) as pool:
+        futures = [pool.submit(_unit, one, lab, s, c, keys) for lab, s, c in units]
+        for fut in futures:
+            lab, s, c, scores = fut.result()
+            out[(lab, s, c)] = scores
+    return out
+
+
 def supernet_scores(args, label: str, seed: int, compute: float, keys: list[str]) -> dict:
     """Train (or resume) one supernet at `compute` MACs and score `keys` in it (cached)."""
     from slimnas.runs import CHECKPOINT
@@ -174,17 +223,22 @@ def supernet_scores(args, label: str, seed: int, compute: float, keys: list[str]
     from slimnas.width.train import train_supernet
 
     rule, complementary, options, train = RULES[label]
-    out = Path(args.dir) / f"{label}-c{compute:.3g}-seed{seed}"
+    out = unit_dir(args, label, seed, compute)
     cfg = va.base_config(args, seed, out, rule, compute=compute, **train)
-    cfg.update({"complementary": complementary, "rule_options": dict(options)})
+    cfg.update({"complementary": complementary, "rule_options": dict(options),
+                "threads": getattr(args, "threads", 0)})
     ckpt, cache = out / CHECKPOINT, out / "scores.json"
     scores = read_json(cache) if cache.is_file() else {}
     if not (out / "done.json").is_file():
         log(f"supernet {label} seed {seed} at {compute:.3g} MACs "
             f"({'resume' if ckpt.is_file() else 'start'})")
-        summary = train_supernet(cfg, resume=ckpt.is_file())
-        atomic_write_json(out / "done.json", {"steps": summary["steps"],
-                                              "compute_macs": summary["compute_macs"]})
+        c0, ckpt_existed = va.cpu_seconds(), ckpt.is_file()
+        summary = train_supernet(cfg, resume=ckpt_existed)
+        atomic_write_json(out / "done.json", {
+            "steps": summary["steps"], "compute_macs": summary["compute_macs"],
+            "train_cpu_s": round(va.cpu_seconds() - c0, 1), "resumed": ckpt_existed,
+            "machine": va.unit_machine() | {"threads": cfg["threads"] or
+                                            va.machine()["threads"]}})
     todo = [k for k in keys if k not in scores]
     if todo:
         loaded = load_supernet(ckpt)
@@ -206,7 +260,7 @@ def report(args, compute: float, seeds: int) -> dict:
     for label in RULES:
         runs = []
         for seed in range(seeds):
-            cache = Path(args.dir) / f"{label}-c{compute:.3g}-seed{seed}" / "scores.json"
+            cache = unit_dir(args, label, seed, compute) / "scores.json"
             if cache.is_file():
                 runs.append(read_json(cache))
         if runs:
@@ -331,15 +385,67 @@ def plot(result: dict, file: Path) -> None:
     plt.close(fig)
 
 
+def supernet_stages(args, result: dict) -> None:
+    """compute, supernets, report (or all three), on the full truth."""
+    if "full_truth" not in result:
+        sys.exit("decisive_study: the full truth is not built yet (run --stage truth first)")
+    args.truth = result["full_truth"]["truth"]
+    truth = read_json(args.truth)
+    keys_built = list(truth)
+    if args.stage in ("compute", "all"):
+        from slimnas.bench.compare import compare_scorers
+
+        base = args.compute or BASE_COMPUTE
+        levels = {}
+        done = run_units(args, [("BCNetV2", 0, c) for c in (base, 2 * base)], keys_built)
+        for (_, _, c), sc in sorted(done.items()):
+            res = compare_scorers({"BCNetV2": [sc]}, {k: truth[k]["acc"] for k in keys_built},
+                                  {k: truth[k]["flops"] for k in keys_built}, n_boot=args.boot)
+            levels[f"{c:.3g}"] = res["scorers"]["BCNetV2"]
+        result["compute_levels"] = levels
+        result["compute_choice"] = choose_compute(levels)
+        atomic_write_json(args.out, result)
+        log(f"compute levels: { {c: r['kendall_tau'] for c, r in levels.items()} } -> "
+            f"{result['compute_choice']['compute']:.3g} MACs")
+    if args.stage == "compute":
+        return
+    compute = args.compute if args.stage != "all" and args.compute else \
+        result.get("compute_choice", {}).get("compute")
+    if compute is None:
+        sys.exit("decisive_study: no training compute chosen yet (run --stage compute, or "
+                 "give --compute)")
+    if args.stage in ("supernets", "all"):
+        units = [(label, seed, compute) for seed in range(args.seeds) for label in RULES]
+        run_units(args, units, keys_built)
+    if args.stage in ("report", "all"):
+        result["study"] = report(args, compute, args.seeds)
+        result["study"]["compute"] = compute
+        result["study"]["note"] = ("every built architecture is a window width, so tau over "
+                                   "all built architectures is the window's tau")
+        result["verdict"] = verdict(result["study"])
+        atomic_write_json(args.out, result)
+        plot(result, Path(args.out).with_suffix(".png"))
+        log(f"verdict: {result['verdict']}")
+
+
+def apply_smoke() -> None:
+    """--smoke: vs_alternatives' tiny data sizes, a 1-epoch truth, fewer widths."""
+    global PILOT_HALF, FULL_HALF, RE_PILOT_EPOCHS
+    va.SUBSET, va.HELD_OUT, va.EPOCHS = 3000, 500, 1
+    BUILD.update(epochs=1, train_size=3000, held_out=500)
+    PILOT_HALF, FULL_HALF, RE_PILOT_EPOCHS = 3, 5, 2
+
+
 def main() -> None:
     from slimnas.bench.build import build_benchmark
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--stage", default="pilot",
                     choices=("keys", "pilot", "truth", "compute", "supernets", "report",
-                             "plot"))
-    ap.add_argument("--compute", type=float, default=6.4e12,
-                    help="training MACs per supernet (--stage compute tries it and 2x)")
+                             "all", "plot"))
+    ap.add_argument("--compute", type=float, default=None,
+                    help="training MACs per supernet (--stage compute tries it and 2x, "
+                         f"default {BASE_COMPUTE:.3g}; later stages: the level it chose)")
     ap.add_argument("--seeds", type=int, default=2, help="supernet seeds per rule")
     ap.add_argument("--boot", type=int, default=2000)
     ap.add_argument("--dir", default="benchmarks/results/decisive_study_runs")
@@ -351,10 +457,7 @@ def main() -> None:
     ap.add_argument("--smoke", action="store_true", help="vs_alternatives' tiny data sizes")
     args = ap.parse_args()
     if args.smoke:
-        va.SUBSET, va.HELD_OUT, va.EPOCHS = 3000, 500, 1
-        BUILD.update(epochs=1, train_size=3000, held_out=500)
-        global PILOT_HALF, FULL_HALF, RE_PILOT_EPOCHS
-        PILOT_HALF, FULL_HALF, RE_PILOT_EPOCHS = 3, 5, 2
+        apply_smoke()
     work = Path(args.dir)
     work.mkdir(parents=True, exist_ok=True)
     keys = choose_keys(work / "pilot_keys.json")
@@ -368,32 +471,12 @@ def main() -> None:
     if args.stage == "plot":  # redraw the PNG from the JSON, training nothing
         plot(result, Path(args.out).with_suffix(".png"))
         return
-    if args.stage == "truth":
+    if args.stage in ("truth", "all") and "full_truth" not in result:
         full_truth(args, result, keys, known, work)
+    if args.stage == "truth":
         return
-    if args.stage in ("compute", "supernets", "report"):
-        args.truth = passed_truth(args, result)
-        keys_built = list(read_json(args.truth))
-        if args.stage == "compute":
-            from slimnas.bench.compare import compare_scorers
-
-            truth = read_json(args.truth)
-            levels = {}
-            for c in (args.compute, 2 * args.compute):
-                sc = supernet_scores(args, "BCNetV2", 0, c, keys_built)
-                res = compare_scorers({"BCNetV2": [sc]}, {k: truth[k]["acc"] for k in sc},
-                                      {k: truth[k]["flops"] for k in sc}, n_boot=args.boot)
-                levels[f"{c:.3g}"] = res["scorers"]["BCNetV2"]
-            result["compute_levels"] = levels
-        elif args.stage == "supernets":
-            for seed in range(args.seeds):
-                for label in RULES:
-                    supernet_scores(args, label, seed, args.compute, keys_built)
-        else:
-            result["study"] = report(args, args.compute, args.seeds)
-            result["verdict"] = verdict(result["study"])
-            plot(result, Path(args.out).with_suffix(".png"))
-        atomic_write_json(args.out, result)
+    if args.stage in ("compute", "supernets", "report", "all"):
+        supernet_stages(args, result)
         return
     keys_file = work / "pilot_keys.txt"
     keys_file.write_text("\n".join(all_keys) + "\n")

@@ -283,3 +283,32 @@ def test_decisive_plot_draws_the_gates_and_each_widths_two_runs(tmp_path):
     png = tmp_path / "study.png"
     ds.plot(result, png)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_decisive_compute_choice_follows_the_rule_fixed_before_the_levels():
+    ds = _load("decisive_study")
+    grows = ds.choose_compute({"6.4e+12": {"kendall_tau": 0.20},
+                               "1.28e+13": {"kendall_tau": 0.25}})
+    assert grows["compute"] == 1.28e13 and grows["taus"] == {"6.4e+12": 0.20,
+                                                             "1.28e+13": 0.25}
+    flat = ds.choose_compute({"1.28e+13": {"kendall_tau": 0.25},  # order does not matter
+                              "6.4e+12": {"kendall_tau": 0.25}})
+    assert flat["compute"] == 6.4e12  # no growth: the smaller level
+    assert ds.choose_compute({"6.4e+12": {"kendall_tau": 0.3},
+                              "1.28e+13": {"kendall_tau": 0.1}})["compute"] == 6.4e12
+
+
+def test_decisive_supernet_stages_wait_for_the_full_truth_and_a_compute_level(tmp_path):
+    import argparse
+    import json
+
+    ds = _load("decisive_study")
+    args = argparse.Namespace(stage="supernets", compute=None, seeds=1, jobs=1, boot=10,
+                              dir=str(tmp_path), out=str(tmp_path / "s.json"), smoke=False)
+    with pytest.raises(SystemExit, match="full truth is not built"):
+        ds.supernet_stages(args, {"gate_re_pilot": {"passed": True}})
+    truth = tmp_path / "t.json"
+    truth.write_text(json.dumps({"a": {"acc": [1.0, 2.0, 3.0], "flops": 5}}))
+    with pytest.raises(SystemExit, match="no training compute chosen"):
+        ds.supernet_stages(args, {"full_truth": {"truth": str(truth)}})
+    assert ds.unit_dir(args, "BCNet", 1, 1.28e13) == tmp_path / "BCNet-c1.28e+13-seed1"
