@@ -237,8 +237,7 @@ def supernet_scores(args, label: str, seed: int, compute: float, keys: list[str]
         atomic_write_json(out / "done.json", {
             "steps": summary["steps"], "compute_macs": summary["compute_macs"],
             "train_cpu_s": round(va.cpu_seconds() - c0, 1), "resumed": ckpt_existed,
-            "machine": va.unit_machine() | {"threads": cfg["threads"] or
-                                            va.machine()["threads"]}})
+            "machine": va.unit_machine()})  # its thread count: the one that trained
     todo = [k for k in keys if k not in scores]
     if todo:
         loaded = load_supernet(ckpt)
