@@ -4,7 +4,7 @@ fixed before any result).
     python benchmarks/decisive_study.py --stage keys      # choose the pilot's 24 widths
     python benchmarks/decisive_study.py --stage pilot     # build their truth (2 seeds), gate;
                                                           # a failed gate: the 16-epoch re-pilot
-    python benchmarks/decisive_study.py --stage truth     # after the gate: 48 widths x 3 seeds
+    python benchmarks/decisive_study.py --stage truth     # after the gate: 48 (+ 7 known) widths x 3 seeds
     python benchmarks/decisive_study.py --stage compute   # BCNetV2 at two compute levels,
                                                           # and the level chosen from them
     python benchmarks/decisive_study.py --stage supernets # 5 rules x 2 seeds at that level
