@@ -320,10 +320,17 @@ def full_truth(args, result: dict, pilot_keys: list[str], known: dict, work: Pat
 
 
 def verdict(study: dict) -> str:
+    """The decision in one line: holds only if every fair rule beats every baseline; else
+    how many pairs are better, worse, and no different (the interval through zero)."""
     d = study["decision"]
+    pairs = d["pairs"].values()
+    better = sum(p["interval"][0] > 0 for p in pairs)
+    worse = sum(p["interval"][1] < 0 for p in pairs)
     holds = "holds" if d["holds"] else "does not hold"
     return (f"fairness ranks better {holds}: BCNet and BCNetV2 against UA, AutoSlim and FLOPs "
-            f"alone on Kendall tau inside the window (paired 95 % intervals), ceiling "
+            f"alone on Kendall tau inside the window (paired 95 % intervals): of "
+            f"{len(pairs)} pairs {better} better, {worse} worse, "
+            f"{len(pairs) - better - worse} no difference; ceiling "
             f"{study['ceiling']['kendall_tau']:.2f}")
 
 

@@ -312,3 +312,19 @@ def test_decisive_supernet_stages_wait_for_the_full_truth_and_a_compute_level(tm
     with pytest.raises(SystemExit, match="no training compute chosen"):
         ds.supernet_stages(args, {"full_truth": {"truth": str(truth)}})
     assert ds.unit_dir(args, "BCNet", 1, 1.28e13) == tmp_path / "BCNet-c1.28e+13-seed1"
+
+
+def test_decisive_verdict_counts_better_worse_and_no_difference():
+    ds = _load("decisive_study")
+
+    def pair(lo, hi):
+        return {"value": (lo + hi) / 2, "interval": [lo, hi], "beats": lo > 0}
+
+    pairs = {"BCNet - UA": pair(0.1, 0.3), "BCNet - FLOPs alone": pair(-0.2, 0.1),
+             "BCNetV2 - UA": pair(-0.4, -0.1)}
+    study = {"decision": {"holds": False, "pairs": pairs}, "ceiling": {"kendall_tau": 0.64}}
+    text = ds.verdict(study)
+    assert "does not hold" in text and "of 3 pairs 1 better, 1 worse, 1 no difference" in text
+    assert text.endswith("ceiling 0.64")
+    study["decision"] = {"holds": True, "pairs": {"BCNet - UA": pair(0.1, 0.3)}}
+    assert "better holds" in ds.verdict(study) and "1 better, 0 worse, 0 no" in ds.verdict(study)
