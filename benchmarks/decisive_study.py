@@ -324,7 +324,7 @@ def verdict(study: dict) -> str:
     how many pairs are better, worse, and no different (the interval through zero)."""
     d = study["decision"]
     pairs = d["pairs"].values()
-    better = sum(p["interval"][0] > 0 for p in pairs)
+    better = sum(p["beats"] for p in pairs)  # decide()'s own rule
     worse = sum(p["interval"][1] < 0 for p in pairs)
     holds = "holds" if d["holds"] else "does not hold"
     return (f"fairness ranks better {holds}: BCNet and BCNetV2 against UA, AutoSlim and FLOPs "
