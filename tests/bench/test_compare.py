@@ -33,6 +33,14 @@ def test_a_scorer_that_knows_the_truth_beats_noise_and_flops_with_paired_interva
     # the truth's own seeds agree (noise 0.3 on unit-variance quality): a high ceiling
     assert res["ceiling"]["kendall_tau"] > 0.6
     assert res["architectures"] == 40 and res["truth_seeds"] == 3
+    # each seed's own statistics, whose mean is the point value
+    from scipy.stats import kendalltau
+
+    mean = [np.mean(truth[k]) for k in keys]
+    own = [kendalltau([t[k] for k in keys], mean)[0] for t in good]
+    assert g["per_seed"]["kendall_tau"] == pytest.approx(own, abs=1e-12)
+    assert np.mean(g["per_seed"]["kendall_tau"]) == pytest.approx(g["kendall_tau"], abs=1e-12)
+    assert len(res["scorers"][FLOPS]["per_seed"]["spearman"]) == 1
     # seeded: the same intervals again
     again = compare_scorers({"good": good, "bad": bad}, truth, flops, n_boot=300, seed=1)
     assert again["scorers"]["good"]["intervals"] == g["intervals"]

@@ -9,12 +9,12 @@ several seeds each.
 Per scorer, over the keys every table has: Kendall tau-b against the seed-mean truth
 (the primary statistic), Spearman, and Kendall tau beyond FLOPs (of the residuals of a
 least-squares fit on log FLOPs, score and truth alike), each the mean over the scorer's
-seeds. Intervals: a paired bootstrap (`n_boot` replicates, seeded) that resamples, in every
-replicate, the architectures (with replacement), each scorer's seeds and the truth's seeds
-(each with replacement), the SAME resample for every scorer, so differences between
-scorers are paired; 95 % percentile intervals for each statistic and each pairwise
-difference. The ceiling: the truth's own seed-vs-seed Kendall tau (the mean over pairs of
-seeds), with its interval.
+seeds (`per_seed`: each seed's own value). Intervals: a paired bootstrap (`n_boot`
+replicates, seeded) that resamples, in every replicate, the architectures (with
+replacement), each scorer's seeds and the truth's seeds (each with replacement), the
+SAME resample for every scorer, so differences between scorers are paired; 95 %
+percentile intervals for each statistic and each pairwise difference. The ceiling: the
+truth's own seed-vs-seed Kendall tau (the mean over pairs of seeds), with its interval.
 
 `decide(result, fair, baselines)`: "A ranks better" for every A in `fair` only if A beats
 every baseline on the primary statistic with a paired interval excluding zero.
@@ -119,8 +119,11 @@ def compare_scorers(scores: dict[str, Sequence[dict]], truth: dict[str, Sequence
                        "interval": interval(boot_ceiling)}}
     for n in names:
         b = np.array(boot[n])
+        per_seed = np.array([_stats(row, t.mean(axis=1), lf) for row in tables[n]])
         out["scorers"][n] = {"seeds": len(tables[n]) if n != FLOPS else 0,
                              **{s: float(point[n][i]) for i, s in enumerate(STATS)},
+                             "per_seed": {s: [float(v) for v in per_seed[:, i]]
+                                          for i, s in enumerate(STATS)},
                              "intervals": {s: interval(b[:, i]) for i, s in enumerate(STATS)}}
     for a, b_name in itertools.permutations(names, 2):
         d = np.array(boot[a]) - np.array(boot[b_name])
