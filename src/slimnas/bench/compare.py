@@ -52,11 +52,15 @@ def _stats(score: np.ndarray, truth: np.ndarray, log_flops: np.ndarray) -> np.nd
                      _tau(_residuals(score, log_flops), _residuals(truth, log_flops))])
 
 
-def _seed_mean_stats(tables: np.ndarray, truth_mean: np.ndarray,
-                     log_flops: np.ndarray) -> np.ndarray:
-    """Mean over the scorer's seeds (rows of `tables`) of each statistic (NaN where every
-    seed's is undefined, e.g. FLOPs alone beyond FLOPs)."""
-    rows = np.array([_stats(row, truth_mean, log_flops) for row in tables])
+def _seed_stats(tables: np.ndarray, truth_mean: np.ndarray,
+                log_flops: np.ndarray) -> np.ndarray:
+    """Each statistic for each of the scorer's seeds (rows of `tables`): (seeds, stats)."""
+    return np.array([_stats(row, truth_mean, log_flops) for row in tables])
+
+
+def _mean_over_seeds(rows: np.ndarray) -> np.ndarray:
+    """Mean over the scorer's seeds (rows) of each statistic (NaN where every seed's is
+    undefined, e.g. FLOPs alone beyond FLOPs)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return np.nanmean(rows, axis=0)
@@ -80,7 +84,8 @@ def compare_scorers(scores: dict[str, Sequence[dict]], truth: dict[str, Sequence
 
     def evaluate(arch: np.ndarray, truth_seeds: np.ndarray, scorer_seeds: dict) -> dict:
         tm = t[np.ix_(arch, truth_seeds)].mean(axis=1)
-        return {n: _seed_mean_stats(tables[n][np.ix_(scorer_seeds[n], arch)], tm, lf[arch])
+        return {n: _mean_over_seeds(_seed_stats(tables[n][np.ix_(scorer_seeds[n], arch)], tm,
+                                                 lf[arch]))
                 for n in names}
 
     def ceiling(arch: np.ndarray, truth_seeds: np.ndarray) -> float:
@@ -91,9 +96,8 @@ def compare_scorers(scores: dict[str, Sequence[dict]], truth: dict[str, Sequence
         return float(np.mean([_tau(t[arch, truth_seeds[a]], t[arch, truth_seeds[b]])
                               for a, b in pairs]))
 
-    all_arch = np.arange(len(keys))
-    all_truth = np.arange(t.shape[1])
-    point = evaluate(all_arch, all_truth, {n: np.arange(len(tables[n])) for n in names})
+    per_seed = {n: _seed_stats(tables[n], t.mean(axis=1), lf) for n in names}
+    point = {n: _mean_over_seeds(per_seed[n]) for n in names}
     rng = np.random.default_rng(random.Random(seed).getrandbits(64))
     boot = {n: [] for n in names}
     boot_ceiling = []
@@ -115,14 +119,13 @@ def compare_scorers(scores: dict[str, Sequence[dict]], truth: dict[str, Sequence
 
     out = {"architectures": len(keys), "truth_seeds": int(t.shape[1]), "n_boot": n_boot,
            "level": level, "scorers": {}, "differences": {},
-           "ceiling": {"kendall_tau": ceiling(all_arch, all_truth),
+           "ceiling": {"kendall_tau": ceiling(np.arange(len(keys)), np.arange(t.shape[1])),
                        "interval": interval(boot_ceiling)}}
     for n in names:
         b = np.array(boot[n])
-        per_seed = np.array([_stats(row, t.mean(axis=1), lf) for row in tables[n]])
         out["scorers"][n] = {"seeds": len(tables[n]) if n != FLOPS else 0,
                              **{s: float(point[n][i]) for i, s in enumerate(STATS)},
-                             "per_seed": {s: [float(v) for v in per_seed[:, i]]
+                             "per_seed": {s: [float(v) for v in per_seed[n][:, i]]
                                           for i, s in enumerate(STATS)},
                              "intervals": {s: interval(b[:, i]) for i, s in enumerate(STATS)}}
     for a, b_name in itertools.permutations(names, 2):
