@@ -11,6 +11,7 @@ fixed before any result).
     python benchmarks/decisive_study.py --stage report    # statistics and the verdict
     python benchmarks/decisive_study.py --stage all --jobs 2   # truth .. report, resumable
     python benchmarks/decisive_study.py --stage plot      # redraw the PNG from the JSON
+    python benchmarks/decisive_study.py --stage table     # the README's table from the JSON
 
 Every supernet trains with `train.compute` (the same MACs for every rule), is scored on the
 truth's keys (the 5,000 held-out images, 20 recalibration batches of 128) and keeps its
@@ -334,6 +335,40 @@ def verdict(study: dict) -> str:
             f"{study['ceiling']['kendall_tau']:.2f}")
 
 
+def table(study: dict) -> str:
+    """The README's per-scorer table (markdown) from the study's figures."""
+    from slimnas.bench.compare import FLOPS
+
+    def iv(x: dict, s: str) -> str:
+        lo, hi = x["intervals"][s]
+        return f"{x[s]:.2f} ({lo:.2f}..{hi:.2f})"
+
+    fair = ("BCNet", "BCNetV2", "CafeNet")
+    base = [n for n in ("UA", "AutoSlim", FLOPS) if n in study["scorers"]]
+    rows = ["| scorer | seeds | Kendall tau per seed | Kendall tau (95 %) | Spearman (95 %) "
+            "| tau beyond FLOPs (95 %) |", "|---|---|---|---|---|---|"]
+    for n, x in study["scorers"].items():
+        per = ", ".join(f"{v:.2f}" for v in x["per_seed"]["kendall_tau"]) if x["seeds"] else ""
+        beyond = iv(x, "kendall_tau_beyond_flops") if n != FLOPS else ""
+        rows.append(f"| {n} | {x['seeds']} | {per} | {iv(x, 'kendall_tau')} | "
+                    f"{iv(x, 'spearman')} | {beyond} |")
+    rows += ["", "| Kendall tau difference (95 %) | " + " | ".join(base) + " |",
+             "|---|" + "---|" * len(base)]
+    for a in (f for f in fair if f in study["scorers"]):
+        cells = []
+        for b in base:
+            d = study["differences"][f"{a} - {b}"]["kendall_tau"]
+            lo, hi = d["interval"]
+            word = "better" if lo > 0 else "worse" if hi < 0 else "no difference"
+            cells.append(f"{d['value']:+.2f} ({lo:+.2f}..{hi:+.2f}) {word}")
+        rows.append(f"| {a} - | " + " | ".join(cells) + " |")
+    c = study["ceiling"]
+    rows.append(f"\nceiling (truth seed vs seed, mean pair tau): {c['kendall_tau']:.2f} "
+                f"({c['interval'][0]:.2f}..{c['interval'][1]:.2f}); "
+                f"{study['architectures']} widths x {study['truth_seeds']} truth seeds")
+    return "\n".join(rows)
+
+
 def plot(result: dict, file: Path) -> None:
     """The gate(s), and once the study has run, each scorer's tau with its interval."""
     import matplotlib
@@ -432,6 +467,7 @@ def supernet_stages(args, result: dict) -> None:
         atomic_write_json(args.out, result)
         plot(result, Path(args.out).with_suffix(".png"))
         log(f"verdict: {result['verdict']}")
+        print(table(result["study"]))
 
 
 def apply_smoke() -> None:
@@ -448,7 +484,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--stage", default="pilot",
                     choices=("keys", "pilot", "truth", "compute", "supernets", "report",
-                             "all", "plot"))
+                             "all", "plot", "table"))
     ap.add_argument("--compute", type=float, default=None,
                     help="training MACs per supernet (--stage compute tries it and 2x, "
                          f"default {BASE_COMPUTE:.3g}; later stages: the level it chose)")
@@ -476,6 +512,12 @@ def main() -> None:
     result = read_json(args.out) if Path(args.out).is_file() else {}
     if args.stage == "plot":  # redraw the PNG from the JSON, training nothing
         plot(result, Path(args.out).with_suffix(".png"))
+        return
+    if args.stage == "table":  # the README's table from the JSON, computing nothing
+        if "study" not in result:
+            sys.exit("decisive_study: no study figures yet (run --stage report first)")
+        print(result.get("verdict", ""))
+        print(table(result["study"]))
         return
     if args.stage in ("truth", "all") and "full_truth" not in result:
         full_truth(args, result, keys, known, work)

@@ -328,3 +328,25 @@ def test_decisive_verdict_counts_better_worse_and_no_difference():
     assert text.endswith("ceiling 0.64")
     study["decision"] = {"holds": True, "pairs": {"BCNet - UA": pair(0.1, 0.3)}}
     assert "better holds" in ds.verdict(study) and "1 better, 0 worse, 0 no" in ds.verdict(study)
+
+
+def test_decisive_table_rows_per_scorer_and_words_each_difference_by_its_interval():
+    from slimnas.bench.compare import compare_scorers
+
+    ds = _load("decisive_study")
+    rng = __import__("numpy").random.default_rng(0)
+    keys = [f"k{i}" for i in range(12)]
+    true = {k: float(i) for i, k in enumerate(keys)}
+    truth = {k: [true[k] + rng.normal(0, 0.3) for _ in range(3)] for k in keys}
+    flops = {k: 100.0 + (i * 7) % 12 for i, k in enumerate(keys)}  # unrelated to the truth
+    perfect = [{k: true[k] + rng.normal(0, 0.01) for k in keys} for _ in range(2)]
+    reverse = [{k: -true[k] for k in keys}]
+    study = compare_scorers({"BCNet": perfect, "UA": reverse}, truth, flops, n_boot=200)
+    text = ds.table(study)
+    lines = text.splitlines()
+    bc = next(line for line in lines if line.startswith("| BCNet |"))
+    assert bc.split("|")[2].strip() == "2" and len(bc.split("|")[3].split(",")) == 2
+    diff = next(line for line in lines if line.startswith("| BCNet - |"))
+    cells = [c.strip() for c in diff.split("|")[2:-1]]
+    assert len(cells) == 2 and cells[0].endswith("better")  # vs UA: far apart
+    assert "CafeNet" not in text and "ceiling" in lines[-1] and "12 widths x 3" in lines[-1]
