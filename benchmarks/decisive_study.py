@@ -370,57 +370,67 @@ def table(study: dict) -> str:
 
 
 def plot(result: dict, file: Path) -> None:
-    """The gate(s), and once the study has run, each scorer's tau with its interval."""
+    """The gate(s) and each width's two runs; once the study has run, each scorer's tau
+    with its interval in a third panel, on the right."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     study = result.get("study")
-    fig, axes = plt.subplots(1, 1 if study else 2, figsize=(7 if study else 10, 4),
+    fig, axes = plt.subplots(1, 3 if study else 2, figsize=(16 if study else 10, 4.5),
                              squeeze=False)
     ax = axes[0, 0]
+    gates = [(f"pilot ({BUILD['epochs']} ep)", result.get("gate", {}),
+              result.get("pilot", {}).get("truth")),
+             (f"re-pilot ({RE_PILOT_EPOCHS} ep)", result.get("gate_re_pilot", {}),
+              result.get("re_pilot", {}).get("truth"))]
+    gates = [g for g in gates if g[1].get("seed0_vs_seed1_kendall_tau") is not None]
+    taus = [g["seed0_vs_seed1_kendall_tau"] for _, g, _ in gates]
+    spans = [g.get("interval_95", [t, t]) for t, (_, g, _) in zip(taus, gates, strict=True)]
+    err = [[max(0.0, t - lo) for t, (lo, _) in zip(taus, spans, strict=True)],
+           [max(0.0, hi - t) for t, (_, hi) in zip(taus, spans, strict=True)]]
+    if gates:
+        ax.bar([n for n, _, _ in gates], taus, yerr=err, capsize=6, color="C1")
+    ax.set_ylabel("truth seed 0 vs seed 1, Kendall tau (95 % interval)")
+    ax.axhline(0, color="k", lw=0.5)
+    ax.axhline(GATE_TAU, color="C3", ls=":", label=f"gate {GATE_TAU}")
+    ax.legend(fontsize=8)
+    ax.set_title("the gates (pilot widths)", fontsize=9)
+    side = axes[0, 1]  # each width's two runs, one point per width
+    for i, (name, g, truth_file) in enumerate(gates):
+        if not truth_file or not Path(truth_file).is_file():
+            continue
+        truth = read_json(truth_file)
+        pairs = [truth[k]["acc"][:2] for k in result["pilot"]["keys"]
+                 if k in truth and len(truth[k]["acc"]) >= 2]
+        side.scatter([a for a, _ in pairs], [b for _, b in pairs], s=14, color=f"C{i}",
+                     label=f"{name}: tau {g['seed0_vs_seed1_kendall_tau']:.2f}")
+    side.set_xlabel("test top-1 %, run (seed) 0")
+    side.set_ylabel("test top-1 %, run (seed) 1")
+    side.set_title("the pilot's widths, two runs each", fontsize=9)
+    if gates:
+        side.legend(fontsize=8)
     if study:
+        ax = axes[0, 2]
         names = list(study["scorers"])
         vals = [study["scorers"][n]["kendall_tau"] for n in names]
-        lo = [v - study["scorers"][n]["intervals"]["kendall_tau"][0]
+        # a percentile interval need not contain the point: clip the bars at it
+        lo = [max(0.0, v - study["scorers"][n]["intervals"]["kendall_tau"][0])
               for n, v in zip(names, vals, strict=True)]
-        hi = [study["scorers"][n]["intervals"]["kendall_tau"][1] - v
+        hi = [max(0.0, study["scorers"][n]["intervals"]["kendall_tau"][1] - v)
               for n, v in zip(names, vals, strict=True)]
         ax.bar(names, vals, yerr=[lo, hi], capsize=4, color="C0")
         ax.axhline(study["ceiling"]["kendall_tau"], color="k", ls="--",
                    label="ceiling (truth seed vs seed)")
-        ax.set_ylabel("Kendall tau inside the window")
-    else:
-        gates = [(f"pilot ({BUILD['epochs']} ep)", result.get("gate", {}),
-                  result.get("pilot", {}).get("truth")),
-                 (f"re-pilot ({RE_PILOT_EPOCHS} ep)", result.get("gate_re_pilot", {}),
-                  result.get("re_pilot", {}).get("truth"))]
-        gates = [g for g in gates if g[1].get("seed0_vs_seed1_kendall_tau") is not None]
-        taus = [g["seed0_vs_seed1_kendall_tau"] for _, g, _ in gates]
-        spans = [g.get("interval_95", [t, t]) for t, (_, g, _) in
-                 zip(taus, gates, strict=True)]
-        err = [[t - lo for t, (lo, _) in zip(taus, spans, strict=True)],
-               [hi - t for t, (_, hi) in zip(taus, spans, strict=True)]]
-        ax.bar([n for n, _, _ in gates], taus, yerr=err, capsize=6, color="C1")
-        ax.set_ylabel("truth seed 0 vs seed 1, Kendall tau (95 % interval)")
         ax.axhline(0, color="k", lw=0.5)
-        side = axes[0, 1]  # each width's two runs, one point per width
-        for i, (name, g, truth_file) in enumerate(gates):
-            if not truth_file or not Path(truth_file).is_file():
-                continue
-            truth = read_json(truth_file)
-            pairs = [truth[k]["acc"][:2] for k in result["pilot"]["keys"]
-                     if k in truth and len(truth[k]["acc"]) >= 2]
-            side.scatter([a for a, _ in pairs], [b for _, b in pairs], s=14, color=f"C{i}",
-                         label=f"{name}: tau {g['seed0_vs_seed1_kendall_tau']:.2f}")
-        side.set_xlabel("test top-1 %, run (seed) 0")
-        side.set_ylabel("test top-1 %, run (seed) 1")
-        side.set_title("the window's widths, two runs each", fontsize=9)
-        side.legend(fontsize=8)
-    ax.axhline(GATE_TAU, color="C3", ls=":", label=f"gate {GATE_TAU}")
-    ax.legend(fontsize=8)
-    ax.set_title(result.get("verdict") or "decisive ranking study", fontsize=8, wrap=True)
+        ax.set_ylabel(f"Kendall tau vs the {study['truth_seeds']}-seed truth "
+                      f"({study['architectures']} widths)")
+        ax.tick_params(axis="x", labelsize=8)
+        ax.legend(fontsize=8)
+        ax.set_title("the study", fontsize=9)
+    if result.get("verdict"):
+        fig.suptitle(result["verdict"], fontsize=9, wrap=True)
     fig.tight_layout()
     fig.savefig(file, dpi=120)
     plt.close(fig)
