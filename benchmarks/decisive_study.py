@@ -320,24 +320,29 @@ def full_truth(args, result: dict, pilot_keys: list[str], known: dict, work: Pat
     atomic_write_json(args.out, result)
 
 
+def outcome(pair: dict) -> str:
+    """A paired difference in words: "better" by decide()'s own rule (its `beats`, the
+    interval above zero), "worse" (below zero), else "no difference"."""
+    return "better" if pair["beats"] else "worse" if pair["interval"][1] < 0 else \
+        "no difference"
+
+
 def verdict(study: dict) -> str:
     """The decision in one line: holds only if every fair rule beats every baseline; else
     how many pairs are better, worse, and no different (the interval through zero)."""
     d = study["decision"]
-    pairs = d["pairs"].values()
-    better = sum(p["beats"] for p in pairs)  # decide()'s own rule
-    worse = sum(p["interval"][1] < 0 for p in pairs)
+    words = [outcome(p) for p in d["pairs"].values()]
     holds = "holds" if d["holds"] else "does not hold"
     return (f"fairness ranks better {holds}: BCNet and BCNetV2 against UA, AutoSlim and FLOPs "
             f"alone on Kendall tau inside the window (paired 95 % intervals): of "
-            f"{len(pairs)} pairs {better} better, {worse} worse, "
-            f"{len(pairs) - better - worse} no difference; ceiling "
+            f"{len(words)} pairs {words.count('better')} better, {words.count('worse')} worse, "
+            f"{words.count('no difference')} no difference; ceiling "
             f"{study['ceiling']['kendall_tau']:.2f}")
 
 
 def table(study: dict) -> str:
     """The README's per-scorer table (markdown) from the study's figures."""
-    from slimnas.bench.compare import FLOPS
+    from slimnas.bench.compare import FLOPS, decide
 
     def iv(x: dict, s: str) -> str:
         lo, hi = x["intervals"][s]
@@ -355,16 +360,14 @@ def table(study: dict) -> str:
     rows += ["", "| Kendall tau difference (95 %) | " + " | ".join(base) + " |",
              "|---|" + "---|" * len(base)]
     for a in (f for f in fair if f in study["scorers"]):
-        cells = []
-        for b in base:
-            d = study["differences"][f"{a} - {b}"]["kendall_tau"]
-            lo, hi = d["interval"]
-            word = "better" if lo > 0 else "worse" if hi < 0 else "no difference"
-            cells.append(f"{d['value']:+.2f} ({lo:+.2f}..{hi:+.2f}) {word}")
+        pairs = decide(study, [a], base)["pairs"]
+        cells = [f"{p['value']:+.2f} ({p['interval'][0]:+.2f}..{p['interval'][1]:+.2f}) "
+                 f"{outcome(p)}" for p in pairs.values()]
         rows.append(f"| {a} - | " + " | ".join(cells) + " |")
     c = study["ceiling"]
+    each = ", ".join(f"{k} {v:.2f}" for k, v in c.get("pairs", {}).items())
     rows.append(f"\nceiling (truth seed vs seed, mean pair tau): {c['kendall_tau']:.2f} "
-                f"({c['interval'][0]:.2f}..{c['interval'][1]:.2f}); "
+                f"({c['interval'][0]:.2f}..{c['interval'][1]:.2f}; pairs {each}); "
                 f"{study['architectures']} widths x {study['truth_seeds']} truth seeds")
     return "\n".join(rows)
 

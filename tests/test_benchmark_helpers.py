@@ -331,10 +331,12 @@ def test_decisive_verdict_counts_better_worse_and_no_difference():
 
 
 def test_decisive_table_rows_per_scorer_and_words_each_difference_by_its_interval(tmp_path):
+    import numpy as np
+
     from slimnas.bench.compare import compare_scorers
 
     ds = _load("decisive_study")
-    rng = __import__("numpy").random.default_rng(0)
+    rng = np.random.default_rng(0)
     keys = [f"k{i}" for i in range(12)]
     true = {k: float(i) for i, k in enumerate(keys)}
     truth = {k: [true[k] + rng.normal(0, 0.3) for _ in range(3)] for k in keys}
@@ -350,7 +352,7 @@ def test_decisive_table_rows_per_scorer_and_words_each_difference_by_its_interva
     cells = [c.strip() for c in diff.split("|")[2:-1]]
     assert len(cells) == 2 and cells[0].endswith("better")  # vs UA: far apart
     assert "CafeNet" not in text and "ceiling" in lines[-1] and "12 widths x 3" in lines[-1]
-    png = __import__("pathlib").Path(tmp_path) / "study.png"
+    png = tmp_path / "study.png"
     ds.plot({"study": study, "verdict": ds.verdict({**study, "decision": {
         "holds": True, "pairs": {}}})}, png)  # the study panel, no gate yet
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

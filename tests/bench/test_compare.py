@@ -3,6 +3,7 @@ answer is known."""
 
 import numpy as np
 import pytest
+from scipy.stats import kendalltau
 
 from slimnas.bench.compare import FLOPS, compare_scorers, decide
 from slimnas.errors import SlimnasError
@@ -32,10 +33,13 @@ def test_a_scorer_that_knows_the_truth_beats_noise_and_flops_with_paired_interva
     assert not decide(res, ["bad"], ["good"])["holds"]
     # the truth's own seeds agree (noise 0.3 on unit-variance quality): a high ceiling
     assert res["ceiling"]["kendall_tau"] > 0.6
+    pairs = res["ceiling"]["pairs"]
+    assert list(pairs) == ["0-1", "0-2", "1-2"]
+    assert pairs["0-2"] == pytest.approx(
+        kendalltau([truth[k][0] for k in keys], [truth[k][2] for k in keys])[0], abs=1e-12)
+    assert np.mean(list(pairs.values())) == pytest.approx(res["ceiling"]["kendall_tau"])
     assert res["architectures"] == 40 and res["truth_seeds"] == 3
     # each seed's own statistics, whose mean is the point value
-    from scipy.stats import kendalltau
-
     mean = [np.mean(truth[k]) for k in keys]
     own = [kendalltau([t[k] for k in keys], mean)[0] for t in good]
     assert g["per_seed"]["kendall_tau"] == pytest.approx(own, abs=1e-12)

@@ -14,7 +14,8 @@ replicates, seeded) that resamples, in every replicate, the architectures (with
 replacement), each scorer's seeds and the truth's seeds (each with replacement), the
 SAME resample for every scorer, so differences between scorers are paired; 95 %
 percentile intervals for each statistic and each pairwise difference. The ceiling: the
-truth's own seed-vs-seed Kendall tau (the mean over pairs of seeds), with its interval.
+truth's own seed-vs-seed Kendall tau (the mean over pairs of seeds, each pair's in
+`pairs`), with its interval.
 
 `decide(result, fair, baselines)`: "A ranks better" for every A in `fair` only if A beats
 every baseline on the primary statistic with a paired interval excluding zero.
@@ -120,6 +121,8 @@ def compare_scorers(scores: dict[str, Sequence[dict]], truth: dict[str, Sequence
     out = {"architectures": len(keys), "truth_seeds": int(t.shape[1]), "n_boot": n_boot,
            "level": level, "scorers": {}, "differences": {},
            "ceiling": {"kendall_tau": ceiling(np.arange(len(keys)), np.arange(t.shape[1])),
+                       "pairs": {f"{a}-{b}": _tau(t[:, a], t[:, b]) for a, b in
+                                 itertools.combinations(range(t.shape[1]), 2)},
                        "interval": interval(boot_ceiling)}}
     for n in names:
         b = np.array(boot[n])
